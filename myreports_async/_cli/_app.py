@@ -1,0 +1,537 @@
+"""The ``myreports`` command group and its commands.
+
+Each command parses its options with click, then runs one coroutine with :func:`run`
+inside :func:`reporting`, which turns expected failures into one line and an exit code.
+Only the public API of ``myreports_async`` (and ``myreports_async.testing`` for ``demo``
+and ``fake-server``) is used here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import shlex
+import signal
+import sys
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
+from typing import TYPE_CHECKING
+
+import attrs
+import click
+
+from myreports_async import (
+    Invoice,
+    MyReportsClient,
+    Page,
+    RetryPolicy,
+    StaticToken,
+    TokenProvider,
+    __version__,
+)
+
+from ._output import (
+    FORMATS,
+    InvoiceWriter,
+    LineSink,
+    Progress,
+    Tally,
+    invoice_json,
+    make_writer,
+    open_output,
+)
+from ._run import CommandError, Interrupted, reporting, run
+
+if TYPE_CHECKING:
+    from myreports_async.testing import FakeServer
+
+__all__ = ["cli", "main"]
+
+REGIONS = ("au", "eu", "na", "uk")
+DEMO_TOKEN = "demo-token"  # noqa: S105 (the fake service's token, not a secret)
+DEMO_SEED = 2024
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+EPILOG = """\b
+Credentials and settings come from the options or the environment:
+MYREPORTS_TOKEN, MYREPORTS_REGION, MYREPORTS_BASE_URL.
+
+\b
+Exit codes:
+  0    success
+  1    any other MyReports error; the output cannot be written
+  2    usage: bad option or argument, missing token
+  3    authentication: the token was refused (HTTP 401/403)
+  4    not found (HTTP 404)
+  5    transport: host unreachable, connection dropped, timeout
+  6    service: HTTP 5xx, 429 or another 4xx, after retries
+  7    decode: the answer is not the documented JSON
+  130  interrupted (Ctrl-C)
+  141  standard output closed by its reader (broken pipe)
+
+\b
+Try it without credentials:  myreports demo
+"""
+
+
+@attrs.frozen
+class GlobalOptions:
+    """The group's options, handed to every command."""
+
+    token: str | None = attrs.field(repr=False)
+    region: str
+    base_url: str | None
+    timeout: float
+    max_attempts: int
+    verbose: int
+
+
+# -- set-up --------------------------------------------------------------------------------
+
+
+def load_auth(options: GlobalOptions) -> TokenProvider:
+    """The credentials of API calls, from the options and the environment.
+
+    Today a static bearer token (``--token`` or ``MYREPORTS_TOKEN``). The OAuth refresh-token
+    credentials (``MYREPORTS_CLIENT_ID``, ``MYREPORTS_CLIENT_SECRET``,
+    ``MYREPORTS_REFRESH_TOKEN``) belong here too, returning a ``RefreshTokenAuth``.
+    """
+    if not options.token:
+        raise click.UsageError("no access token: pass --token or set MYREPORTS_TOKEN")
+    try:
+        return StaticToken(options.token)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--token' / MYREPORTS_TOKEN") from None
+
+
+def open_client(options: GlobalOptions, auth: TokenProvider | str) -> MyReportsClient:
+    """A client configured by the group's options; a bad setting is a usage error."""
+    try:
+        return MyReportsClient(
+            auth,
+            region=options.region,
+            base_url=options.base_url,
+            retry=RetryPolicy(max_attempts=options.max_attempts),
+            timeout=options.timeout,
+        )
+    except ValueError as exc:
+        hint = "'--base-url' / MYREPORTS_BASE_URL" if options.base_url else "'--region'"
+        raise click.BadParameter(str(exc), param_hint=hint) from None
+
+
+class _RedactingFormatter(logging.Formatter):
+    """Defence in depth: the client never logs a token, and this cuts any that slips by."""
+
+    def __init__(self, fmt: str, secrets: Iterable[str]) -> None:
+        super().__init__(fmt)
+        self._secrets = tuple(secret for secret in secrets if secret)
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        for secret in self._secrets:
+            text = text.replace(secret, "[redacted]")
+        return text
+
+
+def configure_logging(
+    ctx: click.Context, verbose: int, *, secrets: Iterable[str], loggers: Sequence[str]
+) -> None:
+    """Send ``loggers`` to stderr at INFO (``-v``) or DEBUG (``-vv``) while ``ctx`` lives."""
+    if not verbose:
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_RedactingFormatter(LOG_FORMAT, secrets))
+    level = logging.INFO if verbose == 1 else logging.DEBUG
+    for name in loggers:
+        logger = logging.getLogger(name)
+        logger.addHandler(handler)
+        logger.setLevel(level)
+        ctx.call_on_close(lambda logger=logger: logger.removeHandler(handler))
+
+
+def make_progress(output: str | None, verbose: int) -> Progress:
+    """A progress line on stderr when it is a terminal used for nothing else.
+
+    Not when the invoices themselves go to that terminal (they show the progress, and the
+    line would land in the middle of them), nor when log lines are printed there.
+    """
+    to_stdout = output is None or output == "-"
+    show = sys.stderr.isatty() and not verbose and not (to_stdout and sys.stdout.isatty())
+    return Progress(sys.stderr if show else None)
+
+
+async def write_all(
+    invoices: AsyncIterator[Invoice], writer: InvoiceWriter, tally: Tally, progress: Progress
+) -> None:
+    """Write every invoice, keeping count; whatever happens, the rows held are written."""
+    try:
+        async for invoice in invoices:
+            writer.write(invoice)
+            tally.add(invoice)
+            progress.update(tally.count)
+    except BaseException:
+        progress.finish(tally.count, keep=False)
+        with contextlib.suppress(OSError):
+            writer.finish()
+        raise
+    writer.finish()
+    progress.finish(tally.count, keep=True)
+
+
+async def _counting_pages(
+    pages: AsyncIterator[Page[Invoice]], tally: Tally
+) -> AsyncGenerator[Invoice, None]:
+    async for page in pages:
+        tally.pages += 1
+        for invoice in page.items:
+            yield invoice
+
+
+# -- the group -----------------------------------------------------------------------------
+
+
+@click.group(
+    epilog=EPILOG,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.option(
+    "--token",
+    envvar="MYREPORTS_TOKEN",
+    show_envvar=True,
+    metavar="TOKEN",
+    help="Bearer access token. Prefer the environment variable: options show in process lists.",
+)
+@click.option(
+    "--region",
+    envvar="MYREPORTS_REGION",
+    show_envvar=True,
+    type=click.Choice(REGIONS, case_sensitive=False),
+    default="na",
+    show_default=True,
+    help="API region.",
+)
+@click.option(
+    "--base-url",
+    envvar="MYREPORTS_BASE_URL",
+    show_envvar=True,
+    metavar="URL",
+    help="API base URL, overriding --region: https://, or http:// to a loopback host only.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=30.0,
+    show_default=True,
+    help="Seconds allowed to connect and for each wait for data.",
+)
+@click.option(
+    "--max-attempts",
+    type=click.IntRange(min=1),
+    default=RetryPolicy().max_attempts,
+    show_default=True,
+    help="Attempts per request, the first included (1: no retry).",
+)
+@click.option(
+    "-v", "--verbose", count=True, help="Log to stderr: -v requests retried, -vv everything."
+)
+@click.version_option(__version__, prog_name="myreports")
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    token: str | None,
+    region: str,
+    base_url: str | None,
+    timeout: float,
+    max_attempts: int,
+    verbose: int,
+) -> None:
+    """Stream MyReports (Dimensions) billing data: every invoice, as ndjson, CSV or a table."""
+    ctx.obj = GlobalOptions(
+        token=token or None,
+        region=region.lower(),
+        base_url=base_url or None,
+        timeout=timeout,
+        max_attempts=max_attempts,
+        verbose=verbose,
+    )
+    configure_logging(ctx, verbose, secrets=[token or ""], loggers=["myreports_async"])
+
+
+# -- invoices ------------------------------------------------------------------------------
+
+_format_option = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="ndjson",
+    show_default=True,
+    help="ndjson: one JSON object per line; csv: a header, then rows; table: aligned columns.",
+)
+_output_option = click.option(
+    "-o",
+    "--output",
+    metavar="FILE",
+    help="Write to FILE (created or truncated) instead of standard output.",
+)
+_page_size_option = click.option(
+    "--page-size",
+    type=click.IntRange(1, 10_000),
+    default=1000,
+    show_default=True,
+    help="Invoices asked for per page (the service may send fewer).",
+)
+_prefetch_option = click.option(
+    "--prefetch",
+    type=click.IntRange(min=1),
+    default=4,
+    show_default=True,
+    help="Pages requested ahead at once (1: one at a time).",
+)
+
+
+@cli.command()
+@_format_option
+@_output_option
+@_page_size_option
+@_prefetch_option
+@click.pass_obj
+def invoices(
+    options: GlobalOptions, fmt: str, output: str | None, page_size: int, prefetch: int
+) -> None:
+    """Stream every invoice, in the service's order.
+
+    Each line is written whole and flushed at once, so a pipe sees invoices as they
+    arrive and a file cut short by Ctrl-C holds only complete lines. Money is written as
+    an exact decimal (a JSON string in ndjson).
+    """
+    auth = load_auth(options)
+    tally = Tally()
+
+    async def main(writer: InvoiceWriter, progress: Progress) -> None:
+        async with (
+            open_client(options, auth) as client,
+            contextlib.aclosing(
+                client.iter_invoices(page_size=page_size, prefetch=prefetch)
+            ) as stream,
+        ):
+            await write_all(stream, writer, tally, progress)
+
+    with reporting(invoices_written=lambda: tally.count), open_output(output) as out:
+        writer = make_writer(fmt, LineSink(out, name=output or "standard output"))
+        progress = make_progress(output, options.verbose)
+        run(lambda: main(writer, progress))
+
+
+@cli.command()
+@click.argument("invoice_id", metavar="ID")
+@click.pass_obj
+def invoice(options: GlobalOptions, invoice_id: str) -> None:
+    """Print invoice ID as one JSON object (the same encoding as `invoices` ndjson)."""
+    auth = load_auth(options)
+
+    async def main() -> Invoice:
+        async with open_client(options, auth) as client:
+            try:
+                return await client.get_invoice(invoice_id)
+            except ValueError as exc:  # the id itself, checked before any request
+                raise click.BadParameter(str(exc), param_hint="'ID'") from None
+
+    with reporting():
+        found = run(main)
+        with open_output(None) as out:
+            LineSink(out, name="standard output").write(invoice_json(found) + "\n")
+
+
+# -- demo ----------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option(
+    "--invoices",
+    "count",
+    type=click.IntRange(min=0),
+    default=1000,
+    show_default=True,
+    help="Invoices in the fake collection.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "ndjson", "csv"]),
+    default="table",
+    show_default=True,
+    help="How to print the invoices.",
+)
+@_page_size_option
+@_prefetch_option
+@_output_option
+@click.pass_obj
+def demo(
+    options: GlobalOptions,
+    count: int,
+    fmt: str,
+    page_size: int,
+    prefetch: int,
+    output: str | None,
+) -> None:
+    """List the invoices of an embedded fake service: no credentials, no network.
+
+    Starts the fake MyReports service on a free loopback port, streams its invoices
+    through the real client, prints them, then a summary on stderr. The fake caps pages
+    at a quarter of --page-size, so the client's handling of short pages shows.
+    """
+    from myreports_async.testing import FakeServer, FakeService
+
+    tally = Tally()
+    cap = max(1, page_size // 4)
+
+    async def main(writer: InvoiceWriter, progress: Progress) -> float:
+        service = FakeService(count, seed=DEMO_SEED, max_page_size=cap, access_tokens=(DEMO_TOKEN,))
+        async with FakeServer(service, host="127.0.0.1", port=0) as server:
+            started = time.perf_counter()
+            async with (
+                MyReportsClient(
+                    DEMO_TOKEN,
+                    base_url=server.url,
+                    retry=RetryPolicy(max_attempts=options.max_attempts),
+                    timeout=options.timeout,
+                ) as client,
+                contextlib.aclosing(
+                    client.iter_invoice_pages(page_size=page_size, prefetch=prefetch)
+                ) as pages,
+                contextlib.aclosing(_counting_pages(pages, tally)) as stream,
+            ):
+                await write_all(stream, writer, tally, progress)
+            return time.perf_counter() - started
+
+    with reporting(invoices_written=lambda: tally.count):
+        with open_output(output) as out:
+            writer = make_writer(fmt, LineSink(out, name=output or "standard output"))
+            elapsed = run(lambda: main(writer, progress=make_progress(output, options.verbose)))
+        rate = tally.count / elapsed if elapsed > 0 else 0.0
+        pages = f"{tally.pages:,} page{'' if tally.pages == 1 else 's'}"
+        capped = f"the server capped pages at {cap:,}; {page_size:,} asked"
+        click.echo(
+            f"demo: {tally.count:,} invoices, total value {tally.total:,f}, "
+            f"{pages} ({capped}), {elapsed:.3f} s, {rate:,.0f} invoices/s",
+            err=True,
+        )
+
+
+# -- fake-server ---------------------------------------------------------------------------
+
+
+def _loopback_host(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """The host to bind, refused unless it is a loopback address."""
+    if value.lower() == "localhost":
+        # One address, so port 0 gives one port (localhost may resolve to two families).
+        return "127.0.0.1"
+    try:
+        address = ipaddress.ip_address(value.strip("[]"))
+    except ValueError:
+        address = None
+    if address is None or not address.is_loopback:
+        raise click.BadParameter(
+            f"{value!r} is not a loopback address: the fake service listens only on "
+            "127.0.0.0/8, ::1 or localhost"
+        )
+    return str(address)
+
+
+@cli.command("fake-server")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    callback=_loopback_host,
+    help="Loopback address to listen on.",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8080,
+    show_default=True,
+    help="TCP port; 0 picks a free one (the URL printed tells which).",
+)
+@click.option(
+    "--invoices",
+    "count",
+    type=click.IntRange(min=0),
+    default=1000,
+    show_default=True,
+    help="Invoices in the fake collection.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Selects the fake data.")
+@click.option(
+    "--max-page-size",
+    type=click.IntRange(min=1),
+    default=None,
+    show_default="none",
+    help="Server-side cap on the page size.",
+)
+@click.option(
+    "--token",
+    "token",
+    default=DEMO_TOKEN,
+    show_default=True,
+    help="The bearer token the fake service accepts.",
+)
+@click.pass_obj
+def fake_server(
+    options: GlobalOptions,
+    host: str,
+    port: int,
+    count: int,
+    seed: int,
+    max_page_size: int | None,
+    token: str,
+) -> None:
+    """Run the fake MyReports service until Ctrl-C, for local development."""
+    from myreports_async.testing import FakeServer, FakeService
+
+    async def main() -> None:
+        service = FakeService(count, seed=seed, max_page_size=max_page_size, access_tokens=(token,))
+        server = FakeServer(service, host=host, port=port)
+        try:
+            await server.start()
+        except OSError as exc:
+            raise CommandError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        try:
+            _announce(server, token)
+            await _forever()
+        finally:
+            await server.close()
+
+    ctx = click.get_current_context()
+    configure_logging(ctx, options.verbose, secrets=(), loggers=["aiohttp.access"])
+    with reporting():
+        try:
+            run(main, signals=(signal.SIGINT, signal.SIGTERM))
+        except Interrupted:
+            click.echo("fake service stopped", err=True)
+
+
+def _announce(server: FakeServer, token: str) -> None:
+    service = server.service
+    cap = "none" if service.max_page_size is None else f"{service.max_page_size:,}"
+    click.echo(
+        f"fake MyReports service at {server.url} "
+        f"({service.invoice_count:,} invoices, seed {service.seed}, page-size cap {cap})"
+    )
+    command = (
+        f"MYREPORTS_BASE_URL={shlex.quote(server.url)} "
+        f"MYREPORTS_TOKEN={shlex.quote(token)} myreports invoices"
+    )
+    click.echo(f"try: {command}")
+    click.echo("stop with Ctrl-C")
+
+
+async def _forever() -> None:
+    await asyncio.Event().wait()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the ``myreports`` command line (the console script's entry point)."""
+    cli.main(args=list(argv) if argv is not None else None, prog_name="myreports")

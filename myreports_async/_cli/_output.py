@@ -1,0 +1,351 @@
+"""What the invoice commands write: the record encoding, the three formats, the progress line.
+
+Rule 1: every format is written in whole lines, each flushed at once. A reader of a pipe
+sees each invoice as soon as it arrives, and a file cut short by Ctrl-C (or by a kill)
+holds only complete lines.
+
+Rule 2: values are never lost in formatting. Money is written as the exact decimal
+(``format(value, "f")``: no binary float, no exponent); datetimes keep their offset.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from decimal import Decimal
+from typing import Protocol, TextIO
+
+import attrs
+import orjson
+
+from myreports_async import Invoice
+
+from ._run import CommandError
+
+__all__ = [
+    "FIELDS",
+    "FORMATS",
+    "InvoiceWriter",
+    "LineSink",
+    "OutputError",
+    "Progress",
+    "Tally",
+    "invoice_json",
+    "invoice_record",
+    "make_writer",
+    "open_output",
+]
+
+FIELDS = (
+    "invoice_id",
+    "tenant_id",
+    "invoice_number",
+    "customer_name",
+    "billing_period_start",
+    "billing_period_end",
+    "invoice_value",
+)
+"""The keys of an ndjson record and the columns of the CSV header, in order."""
+
+FORMATS = ("ndjson", "csv", "table")
+
+
+# -- encoding ------------------------------------------------------------------------------
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _money(value: Decimal | None) -> str | None:
+    # A JSON string, not a number: a JSON number is a float to most readers (jq,
+    # JavaScript, pandas), which would turn 0.1 + 0.2 into 0.30000000000000004.
+    return None if value is None else format(value, "f")
+
+
+def invoice_record(invoice: Invoice) -> dict[str, str | None]:
+    """The invoice as a JSON-ready dict with snake_case keys (``None`` for a missing field).
+
+    Example::
+
+        >>> invoice_record(Invoice("0123", invoice_value=Decimal("17.5")))["invoice_value"]
+        '17.5'
+    """
+    return {
+        "invoice_id": invoice.invoice_id,
+        "tenant_id": invoice.tenant_id,
+        "invoice_number": invoice.invoice_number,
+        "customer_name": invoice.customer_name,
+        "billing_period_start": _iso(invoice.billing_period_start),
+        "billing_period_end": _iso(invoice.billing_period_end),
+        "invoice_value": _money(invoice.invoice_value),
+    }
+
+
+def invoice_json(invoice: Invoice) -> str:
+    """One line of ndjson (without the newline): the :func:`invoice_record` as JSON."""
+    return orjson.dumps(invoice_record(invoice)).decode("utf-8")
+
+
+# -- where lines go ------------------------------------------------------------------------
+
+
+class OutputError(CommandError):
+    """Writing the output failed (disk full, permission denied, ...): exit code 1."""
+
+    def __init__(self, target: str, exc: OSError) -> None:
+        super().__init__(f"cannot write {target}: {exc.strerror or exc}")
+
+
+@contextlib.contextmanager
+def open_output(path: str | None) -> Iterator[TextIO]:
+    """The UTF-8 text stream to write to: the file ``path`` (created or truncated), or stdout.
+
+    Standard output is reopened as UTF-8 whatever the locale (a Windows pipe is not), and
+    without newline translation, so ndjson and CSV bytes are the same everywhere.
+    """
+    if path is not None and path != "-":
+        try:
+            stream = open(path, "w", encoding="utf-8", newline="")  # noqa: SIM115
+        except OSError as exc:
+            raise OutputError(path, exc) from None
+        with stream:
+            yield stream
+        return
+    try:
+        fileno = sys.stdout.fileno()
+    except (AttributeError, ValueError, io.UnsupportedOperation):
+        # Not a real file (pytest's capture, click's CliRunner): write to it as it is.
+        yield sys.stdout
+        return
+    sys.stdout.flush()
+    with open(fileno, "w", encoding="utf-8", newline="", closefd=False) as stream:
+        yield stream
+
+
+class LineSink:
+    """Writes whole lines, flushing each one (Rule 1).
+
+    ``BrokenPipeError`` (the reader went away, as ``| head`` does) passes through for the
+    command to end quietly; any other ``OSError`` becomes an :class:`OutputError`.
+    """
+
+    def __init__(self, stream: TextIO, *, name: str) -> None:
+        self._stream = stream
+        self._name = name
+
+    def write(self, line: str) -> None:
+        try:
+            self._stream.write(line)
+            self._stream.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise OutputError(self._name, exc) from exc
+
+
+# -- formats -------------------------------------------------------------------------------
+
+
+class InvoiceWriter(Protocol):
+    """One output format: ``write`` each invoice, then ``finish`` once."""
+
+    def write(self, invoice: Invoice) -> None: ...
+
+    def finish(self) -> None: ...
+
+
+class NdjsonWriter:
+    """One JSON object per line (see :func:`invoice_record`)."""
+
+    def __init__(self, sink: LineSink) -> None:
+        self._sink = sink
+
+    def write(self, invoice: Invoice) -> None:
+        self._sink.write(invoice_json(invoice) + "\n")
+
+    def finish(self) -> None:
+        pass
+
+
+class CsvWriter:
+    """A header of :data:`FIELDS`, then one row per invoice (``\\n`` line ends, UTF-8)."""
+
+    def __init__(self, sink: LineSink) -> None:
+        self._sink = sink
+        self._buffer = io.StringIO()
+        self._csv = csv.writer(self._buffer, lineterminator="\n")
+        self._row(FIELDS)
+
+    def _row(self, values: tuple[str | None, ...]) -> None:
+        # Rendered in memory first so the sink gets the whole row in one write.
+        self._buffer.seek(0)
+        self._buffer.truncate()
+        self._csv.writerow(values)
+        self._sink.write(self._buffer.getvalue())
+
+    def write(self, invoice: Invoice) -> None:
+        self._row(tuple(invoice_record(invoice).values()))
+
+    def finish(self) -> None:
+        pass
+
+
+def _date(value: datetime | None) -> str:
+    return "" if value is None else value.date().isoformat()
+
+
+@attrs.frozen
+class _Column:
+    title: str
+    cell: Callable[[Invoice], str]
+    right: bool = False
+    max_width: int | None = None  # only free text is cut; ids and money never are
+
+
+_TABLE_COLUMNS = (
+    _Column("INVOICE ID", lambda i: i.invoice_id),
+    _Column("NUMBER", lambda i: i.invoice_number or ""),
+    _Column("CUSTOMER", lambda i: i.customer_name or "", max_width=32),
+    _Column("PERIOD START", lambda i: _date(i.billing_period_start)),
+    _Column("PERIOD END", lambda i: _date(i.billing_period_end)),
+    _Column(
+        "VALUE",
+        lambda i: "" if i.invoice_value is None else format(i.invoice_value, ",f"),
+        right=True,
+    ),
+)
+
+
+class TableWriter:
+    """Aligned columns for people, streamed with bounded memory.
+
+    The first ``sample`` rows are held back to size the columns; later rows are padded to
+    those widths (a longer customer name is cut with "…"; a longer id or value just
+    pushes its row out of line rather than lose characters).
+    """
+
+    def __init__(self, sink: LineSink, *, sample: int = 100) -> None:
+        self._sink = sink
+        self._sample = sample
+        self._held: list[tuple[str, ...]] | None = []
+        self._widths: tuple[int, ...] = ()
+
+    def write(self, invoice: Invoice) -> None:
+        cells = tuple(column.cell(invoice) for column in _TABLE_COLUMNS)
+        if self._held is None:
+            self._line(cells)
+            return
+        self._held.append(cells)
+        if len(self._held) >= self._sample:
+            self._release()
+
+    def finish(self) -> None:
+        if self._held is not None:
+            self._release()
+
+    def _release(self) -> None:
+        held, self._held = self._held or [], None
+        widths = []
+        for position, column in enumerate(_TABLE_COLUMNS):
+            width = max([len(column.title), *(len(cells[position]) for cells in held)])
+            if column.max_width is not None:
+                width = min(width, column.max_width)
+            widths.append(width)
+        self._widths = tuple(widths)
+        self._line(tuple(column.title for column in _TABLE_COLUMNS))
+        for cells in held:
+            self._line(cells)
+
+    def _line(self, cells: tuple[str, ...]) -> None:
+        parts = []
+        for cell, width, column in zip(cells, self._widths, _TABLE_COLUMNS, strict=True):
+            if column.max_width is not None and len(cell) > width:
+                cell = cell[: width - 1] + "…"
+            parts.append(cell.rjust(width) if column.right else cell.ljust(width))
+        self._sink.write("  ".join(parts).rstrip() + "\n")
+
+
+def make_writer(fmt: str, sink: LineSink) -> InvoiceWriter:
+    """The writer for ``fmt``, one of :data:`FORMATS`."""
+    if fmt == "ndjson":
+        return NdjsonWriter(sink)
+    if fmt == "csv":
+        return CsvWriter(sink)
+    if fmt == "table":
+        return TableWriter(sink)
+    raise ValueError(f"unknown format {fmt!r}: expected one of {', '.join(FORMATS)}")
+
+
+# -- counting and progress -----------------------------------------------------------------
+
+
+@attrs.define
+class Tally:
+    """What has been written so far: invoices, their total value, pages."""
+
+    count: int = 0
+    total: Decimal = attrs.field(factory=Decimal)
+    pages: int = 0
+
+    def add(self, invoice: Invoice) -> None:
+        self.count += 1
+        if invoice.invoice_value is not None:
+            self.total += invoice.invoice_value
+
+
+class Progress:
+    """The ``12,345 invoices  3.1 s  3,982/s`` line on stderr, redrawn in place.
+
+    Redrawn at most once per ``interval_s`` so a fast stream does not spend its time on the
+    terminal. A ``None`` stream makes every method a no-op (stderr is not a terminal).
+    """
+
+    def __init__(
+        self,
+        stream: TextIO | None,
+        *,
+        interval_s: float = 0.1,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._stream = stream
+        self._interval_s = interval_s
+        self._clock = clock
+        self._start = clock()
+        self._next = self._start + interval_s
+        self._width = 0  # of the line on screen; 0 when nothing is drawn
+
+    def update(self, count: int) -> None:
+        if self._stream is None:
+            return
+        now = self._clock()
+        if now >= self._next:
+            self._next = now + self._interval_s
+            self._draw(count, now)
+
+    def finish(self, count: int, *, keep: bool) -> None:
+        """End the line: keep it (final figures, then a newline) or erase it."""
+        if self._stream is None:
+            return
+        if keep:
+            self._draw(count, self._clock())
+            self._stream.write("\n")
+        elif self._width:
+            self._stream.write("\r" + " " * self._width + "\r")
+        self._stream.flush()
+        self._stream = None
+
+    def _draw(self, count: int, now: float) -> None:
+        assert self._stream is not None
+        elapsed = now - self._start
+        rate = count / elapsed if elapsed > 0 else 0.0
+        text = f"{count:,} invoices  {elapsed:.1f} s  {rate:,.0f}/s"
+        # Pad over the previous line rather than rely on ANSI erase codes.
+        self._stream.write("\r" + text.ljust(self._width))
+        self._stream.flush()
+        self._width = len(text)

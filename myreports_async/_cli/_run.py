@@ -1,0 +1,178 @@
+"""Running a command: its event loop, Ctrl-C, and the one place errors become exit codes.
+
+Exit codes (also in ``myreports --help`` and docs/cli.md)::
+
+    0    success
+    1    any other MyReportsError; the output cannot be written
+    2    usage: a bad option or argument, missing credentials (click's own format)
+    3    authentication: the token was refused (HTTP 401, 403)
+    4    not found (HTTP 404)
+    5    transport: host unreachable, connection dropped, timeout (after retries)
+    6    service: HTTP 5xx, 429 or another 4xx (after retries)
+    7    decode: the service's answer is not the documented JSON
+    130  interrupted (Ctrl-C)
+    141  the reader of standard output went away (broken pipe, as ``| head`` does)
+
+Rule: an expected failure prints one line, ``error: ...``, on stderr and no traceback.
+Anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Iterator
+from typing import IO, Any, TypeVar
+
+import click
+
+from myreports_async import (
+    AuthenticationError,
+    BadRequestError,
+    DecodeError,
+    MyReportsError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ServerError,
+    TransportError,
+)
+
+__all__ = [
+    "EXIT_BROKEN_PIPE",
+    "EXIT_INTERRUPTED",
+    "CommandError",
+    "Interrupted",
+    "describe_error",
+    "reporting",
+    "run",
+]
+
+T = TypeVar("T")
+
+EXIT_FAILURE = 1
+EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141
+
+# First match wins: (error class, what the line says, exit code).
+_ERROR_TABLE: tuple[tuple[type[MyReportsError], str, int], ...] = (
+    (AuthenticationError, "authentication failed", 3),
+    (PermissionDeniedError, "permission denied", 3),
+    (NotFoundError, "not found", 4),
+    (TransportError, "cannot reach the service", 5),
+    (RateLimitError, "rate limited", 6),
+    (ServerError, "service error", 6),
+    (BadRequestError, "request refused", 6),
+    (DecodeError, "unexpected answer from the service", 7),
+)
+
+
+class CommandError(click.ClickException):
+    """An expected failure: click prints ``{prefix}{message}`` on stderr, exits ``exit_code``."""
+
+    def __init__(self, message: str, *, exit_code: int = EXIT_FAILURE, prefix: str = "error: "):
+        super().__init__(message)
+        # click declares exit_code a ClassVar, yet reads it from the instance it catches.
+        self.exit_code = exit_code  # type: ignore[misc]
+        self.prefix = prefix
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        line = " ".join(self.format_message().split())  # one line, whatever the message held
+        click.echo(f"{self.prefix}{line}", file=file, err=file is None)
+
+
+class Interrupted(Exception):
+    """Ctrl-C (SIGINT) or SIGTERM arrived while a command ran."""
+
+
+def describe_error(exc: MyReportsError) -> tuple[str, int]:
+    """``(what happened, exit code)`` for a client error."""
+    for error_class, what, code in _ERROR_TABLE:
+        if isinstance(exc, error_class):
+            return what, code
+    return "request failed", EXIT_FAILURE
+
+
+def run(
+    main: Callable[[], Awaitable[T]],
+    *,
+    signals: tuple[signal.Signals, ...] = (signal.SIGINT,),
+) -> T:
+    """``asyncio.run(main())``, where ``signals`` cancel ``main`` and raise :class:`Interrupted`.
+
+    The signal cancels the task at the await it is waiting on, never in the middle of a
+    write, so ``async with`` blocks close the client and the output cleanly (Python 3.10's
+    ``asyncio.run`` would instead raise KeyboardInterrupt wherever the code happened to be).
+    """
+    try:
+        return asyncio.run(_cancelled_by_signals(main, signals))
+    except KeyboardInterrupt:  # before or after the loop, or where signal handlers are missing
+        raise Interrupted from None
+
+
+async def _cancelled_by_signals(
+    main: Callable[[], Awaitable[T]], signals: tuple[signal.Signals, ...]
+) -> T:
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    interrupted = False
+
+    def on_signal() -> None:
+        nonlocal interrupted
+        interrupted = True
+        task.cancel()
+
+    installed = []
+    for signum in signals:
+        try:
+            loop.add_signal_handler(signum, on_signal)
+        except (NotImplementedError, RuntimeError, ValueError):  # Windows; not the main thread
+            continue
+        installed.append(signum)
+    try:
+        return await main()
+    except asyncio.CancelledError:
+        if interrupted:
+            raise Interrupted from None
+        raise
+    finally:
+        for signum in installed:
+            loop.remove_signal_handler(signum)
+
+
+@contextlib.contextmanager
+def reporting(*, invoices_written: Callable[[], int] | None = None) -> Iterator[None]:
+    """Turn the expected failures of a command into its one line and exit code.
+
+    ``invoices_written()``, for the commands that stream invoices, tells how far the
+    command got: ``interrupted after 12 invoices``.
+    """
+    try:
+        yield
+    except Interrupted:
+        after = "" if invoices_written is None else f" after {invoices_written():,} invoices"
+        raise CommandError(f"interrupted{after}", exit_code=EXIT_INTERRUPTED, prefix="") from None
+    except MyReportsError as exc:
+        what, code = describe_error(exc)
+        hint = ""
+        if isinstance(exc, AuthenticationError):
+            hint = " (check the token: --token or MYREPORTS_TOKEN)"
+        count = 0 if invoices_written is None else invoices_written()
+        stopped = f" (stopped after {count:,} invoices)" if count else ""
+        raise CommandError(f"{what}: {exc}{hint}{stopped}", exit_code=code) from None
+    except BrokenPipeError:
+        _silence_stdout()
+        raise click.exceptions.Exit(EXIT_BROKEN_PIPE) from None
+
+
+def _silence_stdout() -> None:
+    # The reader is gone: point stdout at /dev/null so the interpreter's last flush of
+    # sys.stdout does not print "Exception ignored ... BrokenPipeError" on the way out.
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)

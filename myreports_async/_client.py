@@ -1,0 +1,247 @@
+"""``MyReportsClient``: one short method per endpoint, composed from the layers below."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import AsyncGenerator
+from types import TracebackType
+
+import aiohttp
+
+from . import _protocol
+from ._auth import StaticToken, TokenProvider
+from ._codec import decode_invoice, decode_invoice_page
+from ._models import Invoice, Page, ResumePoint
+from ._paginate import read_ahead_pages
+from ._retry import RetryPolicy
+from ._session import ApiSession
+from ._version import __version__
+
+__all__ = ["MyReportsClient"]
+
+
+def _as_provider(auth: str | TokenProvider) -> TokenProvider:
+    if isinstance(auth, str):
+        return StaticToken(auth)
+    if not callable(getattr(auth, "get_token", None)):
+        raise TypeError("auth must be a token string or a TokenProvider (an object with get_token)")
+    return auth
+
+
+class MyReportsClient:
+    """Async client for the MyReports billing data API.
+
+    Args:
+        auth: a bearer token, or a :class:`TokenProvider` such as :class:`RefreshTokenAuth`.
+        region: ``au``, ``eu``, ``na`` or ``uk`` (any case).
+        base_url: overrides ``region``, e.g. ``"http://127.0.0.1:8080"``; must be ``https://``,
+            or ``http://`` to a loopback host only.
+        retry: how transient failures are retried (``None``: ``RetryPolicy()``).
+        timeout: seconds allowed for connecting and for each wait for data (not for a
+            whole transfer, so a large download on a slow link is not cut off).
+        session: an ``aiohttp.ClientSession`` to borrow; it is never closed by the client.
+
+    Example::
+
+        async with MyReportsClient(token, region="eu") as client:
+            async for invoice in client.iter_invoices():
+                print(invoice.invoice_id, invoice.invoice_value)
+    """
+
+    def __init__(
+        self,
+        auth: str | TokenProvider,
+        *,
+        region: str = "na",
+        base_url: str | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: float = 30.0,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        provider = _as_provider(auth)
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise TypeError("retry must be a RetryPolicy or None")
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+            raise TypeError("timeout must be a number of seconds")
+        if not (timeout > 0 and math.isfinite(timeout)):
+            raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
+        if session is not None and not isinstance(session, aiohttp.ClientSession):
+            raise TypeError("session must be an aiohttp.ClientSession or None")
+        self._api_root = _protocol.resolve_base_url(region, base_url)
+        self._auth = provider
+        self._http = ApiSession(
+            auth=provider,
+            retry=retry or RetryPolicy(),
+            timeout=float(timeout),
+            session=session,
+            user_agent=f"myreports-async/{__version__} aiohttp/{aiohttp.__version__}",
+        )
+
+    @property
+    def api_root(self) -> str:
+        """The URL every request path hangs from, e.g. ``https://api.na.myreports.cloud/api/v1.0``."""
+        return str(self._api_root)
+
+    def __repr__(self) -> str:
+        return f"MyReportsClient(api_root={self.api_root!r}, auth={self._auth!r})"
+
+    async def __aenter__(self) -> MyReportsClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the aiohttp session the client created (a borrowed one stays open).
+
+        A token provider handed to the client is not closed: its owner closes it.
+        """
+        await self._http.close()
+
+    # -- listing -------------------------------------------------------------------
+
+    def iter_invoice_pages(
+        self, *, page_size: int = 1000, start_page: int = 0, prefetch: int = 4
+    ) -> AsyncGenerator[Page[Invoice], None]:
+        """Every non-empty page of invoices from ``start_page`` on, in server order.
+
+        ``prefetch`` pages are requested ahead at once (1 means strictly one at a time);
+        pages are still yielded in order. The stream ends only when the server has shown
+        there is nothing more, and a page that fails after retries raises. Arguments are
+        checked here, before any request (``ValueError``).
+
+        Example::
+
+            async with contextlib.aclosing(client.iter_invoice_pages(page_size=500)) as pages:
+                async for page in pages:
+                    await store(page.items)
+        """
+        _protocol.validate_paging(page_size=page_size, start_page=start_page, prefetch=prefetch)
+        return self._pages(page_size=page_size, start_page=start_page, prefetch=prefetch)
+
+    def iter_invoices(
+        self,
+        *,
+        page_size: int = 1000,
+        start_page: int = 0,
+        prefetch: int = 4,
+        resume: ResumePoint | None = None,
+    ) -> AsyncGenerator[Invoice, None]:
+        """Every invoice, in server order, fetched ``prefetch`` pages ahead.
+
+        ``resume`` continues after a record whose :class:`ResumePoint` you saved (see
+        :meth:`iter_invoices_resumable`); it replaces ``start_page``.
+
+        Example::
+
+            async for invoice in client.iter_invoices(page_size=1000, prefetch=4):
+                print(invoice.invoice_id)
+        """
+        start, skip = self._start(page_size, start_page, prefetch, resume)
+        return self._invoices(page_size=page_size, start_page=start, skip=skip, prefetch=prefetch)
+
+    def iter_invoices_resumable(
+        self,
+        *,
+        page_size: int = 1000,
+        start_page: int = 0,
+        prefetch: int = 4,
+        resume: ResumePoint | None = None,
+    ) -> AsyncGenerator[tuple[Invoice, ResumePoint], None]:
+        """Like :meth:`iter_invoices`, with the resume point *after* each invoice.
+
+        Save the point together with what you did with the invoice (in the same
+        transaction, ideally); after a crash, pass the last saved point as ``resume`` (with
+        the same ``page_size``) to carry on with the next invoice.
+
+        Example::
+
+            async for invoice, point in client.iter_invoices_resumable(resume=saved):
+                await db.save(invoice, resume_point=point.to_dict())
+        """
+        start, skip = self._start(page_size, start_page, prefetch, resume)
+        return self._invoices_with_points(
+            page_size=page_size, start_page=start, skip=skip, prefetch=prefetch
+        )
+
+    @staticmethod
+    def _start(
+        page_size: int, start_page: int, prefetch: int, resume: ResumePoint | None
+    ) -> tuple[int, int]:
+        _protocol.validate_paging(page_size=page_size, start_page=start_page, prefetch=prefetch)
+        if resume is None:
+            return start_page, 0
+        if not isinstance(resume, ResumePoint):
+            raise TypeError("resume must be a ResumePoint (see ResumePoint.from_dict)")
+        if start_page != 0:
+            raise ValueError("give either start_page or resume, not both")
+        if resume.page_size != page_size:
+            raise ValueError(
+                f"resume point was saved with page_size={resume.page_size}; resuming with "
+                f"page_size={page_size} would skip or repeat invoices"
+            )
+        return resume.page_index, resume.offset
+
+    async def _pages(
+        self, *, page_size: int, start_page: int, prefetch: int
+    ) -> AsyncGenerator[Page[Invoice], None]:
+        async def fetch(index: int) -> Page[Invoice]:
+            return await self._fetch_invoice_page(index, page_size)
+
+        async with contextlib.aclosing(
+            read_ahead_pages(fetch, start_page=start_page, prefetch=prefetch)
+        ) as pages:
+            async for page in pages:
+                yield page
+
+    async def _invoices(
+        self, *, page_size: int, start_page: int, skip: int, prefetch: int
+    ) -> AsyncGenerator[Invoice, None]:
+        async with contextlib.aclosing(
+            self._pages(page_size=page_size, start_page=start_page, prefetch=prefetch)
+        ) as pages:
+            async for page in pages:
+                items = page.items[skip:] if skip and page.index == start_page else page.items
+                for invoice in items:
+                    yield invoice
+
+    async def _invoices_with_points(
+        self, *, page_size: int, start_page: int, skip: int, prefetch: int
+    ) -> AsyncGenerator[tuple[Invoice, ResumePoint], None]:
+        async with contextlib.aclosing(
+            self._pages(page_size=page_size, start_page=start_page, prefetch=prefetch)
+        ) as pages:
+            async for page in pages:
+                first = skip if page.index == start_page else 0
+                for offset in range(first, len(page.items)):
+                    yield page.items[offset], ResumePoint(page.index, offset + 1, page_size)
+
+    async def _fetch_invoice_page(self, index: int, page_size: int) -> Page[Invoice]:
+        url = _protocol.billing_url(self._api_root)
+        params = _protocol.page_params(page_index=index, page_size=page_size)
+        body = await self._http.get_bytes(url, params=params)
+        return decode_invoice_page(body, index=index, url=str(url.update_query(params)))
+
+    # -- single invoice ------------------------------------------------------------
+
+    async def get_invoice(self, invoice_id: str) -> Invoice:
+        """One invoice by id.
+
+        Raises:
+            ValueError: the id is empty or holds ``/``, ``?``, ``#``, ``..`` or a control
+                character (checked before any request).
+            NotFoundError: the service knows no such invoice.
+
+        Example::
+
+            invoice = await client.get_invoice("00000000000000000000000a")
+        """
+        url = _protocol.invoice_url(self._api_root, invoice_id)
+        body = await self._http.get_bytes(url)
+        return decode_invoice(body, url=str(url))

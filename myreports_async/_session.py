@@ -1,0 +1,326 @@
+"""The HTTP layer: the only module that talks to aiohttp for API calls.
+
+It owns (or borrows) the ``ClientSession``, puts the bearer token on each request,
+runs the retry loop, and translates aiohttp's exceptions exactly once, here. What it
+hands up is bytes (or a body streamed into a sink); parsing happens above it, outside
+the retry loop, so a decode error is never retried.
+
+Layers, each with one job::
+
+    request(url, read)          the retry loop: cool-down, backoff, 401 refresh, give up
+      └─ _attempt(url, token)   one HTTP exchange; every aiohttp error becomes an outcome
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime, timezone
+from http import HTTPStatus
+from typing import Final, TypeVar
+
+import aiohttp
+import attrs
+from yarl import URL
+
+from . import _protocol
+from ._auth import TokenProvider
+from ._codec import error_message
+from ._errors import APIError, AuthenticationError, TransportError
+from ._retry import CoolDown, RetryPolicy, Sleep
+
+__all__ = ["ApiSession"]
+
+logger = logging.getLogger("myreports_async")
+
+T = TypeVar("T")
+
+#: An error body is only read for its message: never more than this.
+MAX_ERROR_BODY: Final = 64 * 1024
+
+#: How one attempt's body is read once the status is a success (I/O only, no parsing).
+Reader = Callable[[aiohttp.ClientResponse], Awaitable[T]]
+
+# aiohttp errors that say the request can never succeed as it stands: a certificate
+# that does not verify, a URL or redirect that cannot be followed, a proxy refusing.
+_PERMANENT_CLIENT_ERRORS: Final = (
+    aiohttp.ClientSSLError,
+    aiohttp.ServerFingerprintMismatch,
+    aiohttp.InvalidURL,
+    aiohttp.RedirectClientError,
+    aiohttp.NonHttpUrlClientError,
+    aiohttp.ClientResponseError,
+)
+
+
+@attrs.frozen
+class _ErrorAnswer:
+    """A non-2xx answer, read and released."""
+
+    status: int
+    message: str
+    retry_after: str | None
+
+
+@attrs.frozen
+class _TransportFailure:
+    """No usable answer: the connection failed, dropped or timed out."""
+
+    description: str
+    cause: BaseException
+    transient: bool
+
+
+def describe_client_error(exc: BaseException) -> str:
+    """A one-line account of a network failure that never carries request headers."""
+    if isinstance(exc, aiohttp.SocketTimeoutError):
+        return "timed out waiting for data from the server"
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return "timed out connecting to the server"
+    if isinstance(exc, asyncio.TimeoutError):
+        return "timed out"
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return "the connection was cut while the response body was being read"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "the server closed the connection before answering"
+    if isinstance(exc, aiohttp.ClientSSLError):
+        return f"TLS failure: {exc}"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return f"cannot connect to {exc.host}:{exc.port}: {exc.os_error.strerror or exc.os_error}"
+    if isinstance(exc, aiohttp.ClientResponseError):
+        # Its str() is safe, but request_info holds our headers: never chain it.
+        return f"{type(exc).__name__}: {exc.message or exc.status}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+async def read_limited(resp: aiohttp.ClientResponse, limit: int) -> bytes:
+    """Up to ``limit`` bytes of a body (the rest is left for the connection to discard)."""
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = await resp.content.read(limit - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+class ApiSession:
+    """Sends API requests with the bearer token, retries and error translation.
+
+    Not public: :class:`~myreports_async.MyReportsClient` composes it.
+    """
+
+    def __init__(
+        self,
+        *,
+        auth: TokenProvider,
+        retry: RetryPolicy,
+        timeout: float,
+        session: aiohttp.ClientSession | None = None,
+        user_agent: str,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+        rand: Callable[[], float] = random.random,
+        now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    ) -> None:
+        self._auth = auth
+        self._retry = retry
+        # sock_connect and sock_read bound each wait, not the whole transfer, so a
+        # large download on a slow link is never cut off while bytes keep coming.
+        self._timeout = aiohttp.ClientTimeout(
+            total=None, connect=None, sock_connect=timeout, sock_read=timeout
+        )
+        self._session = session
+        self._owns_session = session is None
+        self._user_agent = user_agent
+        self._sleep = sleep
+        self._rand = rand
+        self._now = now
+        self.cool_down = CoolDown(clock=clock, sleep=sleep)
+        self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` has been called."""
+        return self._closed
+
+    def _client_session(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise RuntimeError("the MyReportsClient is closed")
+        if self._session is None:
+            # Created on first use: aiohttp needs a running event loop for it.
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        return self._session
+
+    async def close(self) -> None:
+        """Close the session if this object created it; a borrowed one is left open."""
+        self._closed = True
+        if self._owns_session and self._session is not None:
+            await self._session.close()
+
+    async def get_bytes(
+        self, url: URL, *, params: Mapping[str, str] | None = None, accept: str = "application/json"
+    ) -> bytes:
+        """GET a whole body, with retries."""
+
+        async def read(resp: aiohttp.ClientResponse) -> bytes:
+            return await resp.read()
+
+        return await self.request(url, read, params=params, accept=accept)
+
+    async def request(
+        self,
+        url: URL,
+        read: Reader[T],
+        *,
+        params: Mapping[str, str] | None = None,
+        accept: str = "application/json",
+        before_retry: Callable[[], None] | None = None,
+    ) -> T:
+        """GET ``url`` and hand a 2xx answer to ``read``, retrying transient failures.
+
+        ``read`` only does I/O (reads or streams the body); a ``ClientPayloadError`` or
+        timeout inside it is retried like any other transport failure. ``before_retry``
+        runs before every repeat of the request (a download rewinds its file there; it
+        may raise to stop the retry).
+        """
+        shown_url = _protocol.redact_url(url.update_query(params) if params else url)
+        failed = 0
+        refreshed = False
+        token: str | None = None
+        while True:
+            await self.cool_down.wait()
+            if token is None:
+                # Asked for every attempt, so a token refreshed meanwhile is used at once.
+                token = await self._auth.get_token()
+            outcome = await self._attempt(url, read, params=params, accept=accept, token=token)
+            if not isinstance(outcome, (_ErrorAnswer, _TransportFailure)):
+                return outcome
+            if isinstance(outcome, _ErrorAnswer) and outcome.status == 401:
+                token = await self._after_401(outcome, token, refreshed=refreshed, url=shown_url)
+                refreshed = True
+            else:
+                token = None
+                failed += 1
+                delay = self._retry_delay(outcome, failed=failed, url=shown_url)
+                logger.info(
+                    "attempt %d of %d for %s failed (%s); retrying in %.3fs",
+                    failed,
+                    self._retry.max_attempts,
+                    shown_url,
+                    _describe_outcome(outcome),
+                    delay,
+                )
+                if delay > 0:
+                    await self._sleep(delay)
+            if before_retry is not None:
+                before_retry()
+
+    async def _after_401(
+        self, outcome: _ErrorAnswer, refused: str, *, refreshed: bool, url: str
+    ) -> str:
+        """The token for the one repeat after a 401, or raise ``AuthenticationError``."""
+        if not refreshed:
+            fresh = await self._auth.get_token(force_refresh=True)
+            if fresh != refused:
+                logger.info("401 from %s: repeating once with a refreshed access token", url)
+                return fresh
+        # A second 401, or a provider that cannot mint a new token: repeating must fail.
+        raise AuthenticationError(outcome.message, status=401, url=url)
+
+    def _retry_delay(
+        self, outcome: _ErrorAnswer | _TransportFailure, *, failed: int, url: str
+    ) -> float:
+        """Seconds to wait before the next attempt, or raise the final error."""
+        policy = self._retry
+        if isinstance(outcome, _TransportFailure):
+            if not outcome.transient or failed >= policy.max_attempts:
+                raise self._transport_error(outcome, failed=failed, url=url)
+            return policy.backoff(failed, rand=self._rand)
+
+        retry_after = (
+            _protocol.parse_retry_after(outcome.retry_after, now=self._now())
+            if policy.respect_retry_after
+            else None
+        )
+
+        def final() -> APIError:
+            return _protocol.build_api_error(
+                outcome.status, outcome.message, url=url, retry_after=retry_after
+            )
+
+        if not policy.should_retry_status(outcome.status) or failed >= policy.max_attempts:
+            raise final()
+        if retry_after is not None:
+            if retry_after > policy.max_retry_after:
+                # The service asked for longer than we may wait: retrying early would
+                # only hit the limit again.
+                raise final()
+            # One pause for every request of this client, not a wave of retries.
+            self.cool_down.extend(retry_after)
+            return 0.0
+        delay = policy.backoff(failed, rand=self._rand)
+        if outcome.status == 429:
+            self.cool_down.extend(delay)
+            return 0.0
+        return delay
+
+    @staticmethod
+    def _transport_error(outcome: _TransportFailure, *, failed: int, url: str) -> TransportError:
+        attempts = f" (after {failed} attempts)" if failed > 1 else ""
+        error = TransportError(f"{outcome.description}{attempts}: {url}", url=url)
+        if not isinstance(outcome.cause, aiohttp.ClientResponseError):
+            error.__cause__ = outcome.cause
+        error.__suppress_context__ = True
+        return error
+
+    async def _attempt(
+        self,
+        url: URL,
+        read: Reader[T],
+        *,
+        params: Mapping[str, str] | None,
+        accept: str,
+        token: str,
+    ) -> T | _ErrorAnswer | _TransportFailure:
+        """One exchange. Success is ``read``'s result; anything else is an outcome value."""
+        # The header is set per request, not by a session middleware: aiohttp runs
+        # middlewares again on every redirect hop, which would hand the token to a
+        # storage host; a plain header is dropped by aiohttp when the origin changes.
+        headers = {
+            "Authorization": f"Bearer {token}",
+            "Accept": accept,
+            "User-Agent": self._user_agent,
+        }
+        session = self._client_session()
+        try:
+            async with session.get(
+                url, params=params, headers=headers, timeout=self._timeout
+            ) as resp:
+                if 200 <= resp.status < 300:
+                    return await read(resp)
+                body = await read_limited(resp, MAX_ERROR_BODY)
+                message = error_message(body) or resp.reason or _reason_phrase(resp.status)
+                return _ErrorAnswer(resp.status, message, resp.headers.get("Retry-After"))
+        except _PERMANENT_CLIENT_ERRORS as exc:
+            return _TransportFailure(describe_client_error(exc), exc, transient=False)
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            return _TransportFailure(describe_client_error(exc), exc, transient=True)
+
+
+def _reason_phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return f"HTTP {status}"
+
+
+def _describe_outcome(outcome: _ErrorAnswer | _TransportFailure) -> str:
+    if isinstance(outcome, _ErrorAnswer):
+        return f"HTTP {outcome.status}: {outcome.message}"
+    return outcome.description

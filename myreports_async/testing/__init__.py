@@ -1,0 +1,41 @@
+"""Testing support: a real fake of the MyReports service, and a pytest plugin.
+
+:class:`FakeService` is an :mod:`aiohttp.web` application that implements the billing API
+(seeded invoices generated on demand, a page-size cap, bearer-token checks and an OAuth2
+refresh-token endpoint) with scripted faults (:class:`Fault`: error statuses with
+``Retry-After``, dropped connections, slow and stalled answers, raw bodies).
+:class:`FakeServer` serves it on a real TCP socket, so the client's own aiohttp code
+(timeouts, connection errors, streaming) runs exactly as in production. Every request is
+logged as a :class:`RecordedRequest`.
+
+Example::
+
+    from myreports_async import MyReportsClient
+    from myreports_async.testing import FakeServer, FakeService, Fault
+
+    async def test_listing_survives_a_rate_limit() -> None:
+        service = FakeService(invoice_count=2500, max_page_size=1000)
+        service.inject(Fault.status(429, retry_after=0.01), route="list", page_index=1)
+        async with FakeServer(service) as server:
+            async with MyReportsClient("test-token", base_url=server.url) as client:
+                ids = [invoice.invoice_id async for invoice in client.iter_invoices()]
+        assert ids == service.invoice_ids()
+
+With pytest, the fixtures ``myreports_service``, ``myreports_server`` and
+``myreports_client`` of :mod:`myreports_async.testing.pytest_plugin` are available as
+soon as the package is installed.
+"""
+
+from __future__ import annotations
+
+from ._faults import Fault, RecordedRequest, RouteName
+from ._service import DEFAULT_PAGE_SIZE, FakeServer, FakeService
+
+__all__ = [
+    "DEFAULT_PAGE_SIZE",
+    "FakeServer",
+    "FakeService",
+    "Fault",
+    "RecordedRequest",
+    "RouteName",
+]
