@@ -214,7 +214,7 @@ class ApiSession:
                     self._retry.max_attempts,
                     shown_url,
                     _describe_outcome(outcome),
-                    delay,
+                    max(delay, self.cool_down.remaining),
                 )
                 if delay > 0:
                     await self._sleep(delay)

@@ -36,11 +36,11 @@ from ._output import (
     FORMATS,
     InvoiceWriter,
     LineSink,
+    OutputError,
     Progress,
     Tally,
     invoice_json,
     make_writer,
-    open_output,
 )
 from ._run import CommandError, Interrupted, reporting, run
 
@@ -173,10 +173,10 @@ async def write_all(
             progress.update(tally.count)
     except BaseException:
         progress.finish(tally.count, keep=False)
-        with contextlib.suppress(OSError):
-            writer.finish()
+        with contextlib.suppress(OSError, OutputError):
+            writer.finish(complete=False)
         raise
-    writer.finish()
+    writer.finish(complete=True)
     progress.finish(tally.count, keep=True)
 
 
@@ -291,7 +291,7 @@ _prefetch_option = click.option(
 )
 
 
-@cli.command()
+@cli.command(short_help="Stream every invoice as ndjson, CSV or a table.")
 @_format_option
 @_output_option
 @_page_size_option
@@ -318,13 +318,13 @@ def invoices(
         ):
             await write_all(stream, writer, tally, progress)
 
-    with reporting(invoices_written=lambda: tally.count), open_output(output) as out:
-        writer = make_writer(fmt, LineSink(out, name=output or "standard output"))
+    with reporting(invoices_written=lambda: tally.count), LineSink(output) as sink:
+        writer = make_writer(fmt, sink)
         progress = make_progress(output, options.verbose)
         run(lambda: main(writer, progress))
 
 
-@cli.command()
+@cli.command(short_help="Print one invoice as a JSON object.")
 @click.argument("invoice_id", metavar="ID")
 @click.pass_obj
 def invoice(options: GlobalOptions, invoice_id: str) -> None:
@@ -340,14 +340,14 @@ def invoice(options: GlobalOptions, invoice_id: str) -> None:
 
     with reporting():
         found = run(main)
-        with open_output(None) as out:
-            LineSink(out, name="standard output").write(invoice_json(found) + "\n")
+        with LineSink(None) as sink:
+            sink.write(invoice_json(found) + "\n")
 
 
 # -- demo ----------------------------------------------------------------------------------
 
 
-@cli.command()
+@cli.command(short_help="List the invoices of an embedded fake service: no credentials.")
 @click.option(
     "--invoices",
     "count",
@@ -407,8 +407,8 @@ def demo(
             return time.perf_counter() - started
 
     with reporting(invoices_written=lambda: tally.count):
-        with open_output(output) as out:
-            writer = make_writer(fmt, LineSink(out, name=output or "standard output"))
+        with LineSink(output) as sink:
+            writer = make_writer(fmt, sink)
             elapsed = run(lambda: main(writer, progress=make_progress(output, options.verbose)))
         rate = tally.count / elapsed if elapsed > 0 else 0.0
         pages = f"{tally.pages:,} page{'' if tally.pages == 1 else 's'}"
@@ -440,7 +440,7 @@ def _loopback_host(ctx: click.Context, param: click.Parameter, value: str) -> st
     return str(address)
 
 
-@cli.command("fake-server")
+@cli.command("fake-server", short_help="Run the fake MyReports service for local development.")
 @click.option(
     "--host",
     default="127.0.0.1",

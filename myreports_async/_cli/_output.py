@@ -10,12 +10,11 @@ Rule 2: values are never lost in formatting. Money is written as the exact decim
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Protocol, TextIO
@@ -38,7 +37,6 @@ __all__ = [
     "invoice_json",
     "invoice_record",
     "make_writer",
-    "open_output",
 ]
 
 FIELDS = (
@@ -102,62 +100,89 @@ class OutputError(CommandError):
         super().__init__(f"cannot write {target}: {exc.strerror or exc}")
 
 
-@contextlib.contextmanager
-def open_output(path: str | None) -> Iterator[TextIO]:
-    """The UTF-8 text stream to write to: the file ``path`` (created or truncated), or stdout.
-
-    Standard output is reopened as UTF-8 whatever the locale (a Windows pipe is not), and
-    without newline translation, so ndjson and CSV bytes are the same everywhere.
-    """
-    if path is not None and path != "-":
-        try:
-            stream = open(path, "w", encoding="utf-8", newline="")  # noqa: SIM115
-        except OSError as exc:
-            raise OutputError(path, exc) from None
-        with stream:
-            yield stream
-        return
-    try:
-        fileno = sys.stdout.fileno()
-    except (AttributeError, ValueError, io.UnsupportedOperation):
-        # Not a real file (pytest's capture, click's CliRunner): write to it as it is.
-        yield sys.stdout
-        return
-    sys.stdout.flush()
-    with open(fileno, "w", encoding="utf-8", newline="", closefd=False) as stream:
-        yield stream
-
-
 class LineSink:
-    """Writes whole lines, flushing each one (Rule 1).
+    """Whole lines to a file or to standard output, each flushed at once (Rule 1).
+
+    The file is opened (created or truncated) at the first line, or on a successful
+    :meth:`close` when there was nothing to write: a command that fails before its first
+    invoice (a refused token, an unreachable host) leaves an existing file as it was.
+    Standard output is reopened as UTF-8 whatever the locale (a Windows pipe is not) and
+    without newline translation, so ndjson and CSV bytes are the same everywhere.
 
     ``BrokenPipeError`` (the reader went away, as ``| head`` does) passes through for the
     command to end quietly; any other ``OSError`` becomes an :class:`OutputError`.
+
+    Example::
+
+        with LineSink("out.ndjson") as sink:
+            sink.write('{"invoice_id": "..."}\n')
     """
 
-    def __init__(self, stream: TextIO, *, name: str) -> None:
-        self._stream = stream
-        self._name = name
+    def __init__(self, path: str | None) -> None:
+        self._path = None if path in (None, "-") else path
+        self.name = self._path or "standard output"
+        self._stream: TextIO | None = None
+        self._owned = False  # whether close() closes the stream
 
     def write(self, line: str) -> None:
         try:
-            self._stream.write(line)
-            self._stream.flush()
+            stream = self._stream or self._open()
+            stream.write(line)
+            stream.flush()
         except BrokenPipeError:
             raise
         except OSError as exc:
-            raise OutputError(self._name, exc) from exc
+            raise OutputError(self.name, exc) from exc
+
+    def close(self, *, complete: bool) -> None:
+        """Close the output; ``complete`` (the command succeeded) creates an empty file."""
+        try:
+            if complete and self._stream is None:
+                self._open()
+            stream, self._stream = self._stream, None
+            if stream is not None and self._owned:
+                stream.close()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise OutputError(self.name, exc) from exc
+
+    def __enter__(self) -> LineSink:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        self.close(complete=exc_type is None)
+
+    def _open(self) -> TextIO:
+        if self._path is not None:
+            self._stream = open(self._path, "w", encoding="utf-8", newline="")  # noqa: SIM115
+            self._owned = True
+            return self._stream
+        try:
+            fileno = sys.stdout.fileno()
+        except (AttributeError, ValueError, io.UnsupportedOperation):
+            # Not a real file (pytest's capture, click's CliRunner): write to it as it is.
+            self._stream = sys.stdout
+            return self._stream
+        sys.stdout.flush()
+        self._stream = open(fileno, "w", encoding="utf-8", newline="", closefd=False)  # noqa: SIM115
+        self._owned = True
+        return self._stream
 
 
 # -- formats -------------------------------------------------------------------------------
 
 
 class InvoiceWriter(Protocol):
-    """One output format: ``write`` each invoice, then ``finish`` once."""
+    """One output format: ``write`` each invoice, then ``finish`` once.
+
+    ``finish(complete=False)`` (the stream failed or was interrupted) writes what is
+    held back but nothing else, so a failure before the first invoice writes nothing.
+    """
 
     def write(self, invoice: Invoice) -> None: ...
 
-    def finish(self) -> None: ...
+    def finish(self, *, complete: bool) -> None: ...
 
 
 class NdjsonWriter:
@@ -169,7 +194,7 @@ class NdjsonWriter:
     def write(self, invoice: Invoice) -> None:
         self._sink.write(invoice_json(invoice) + "\n")
 
-    def finish(self) -> None:
+    def finish(self, *, complete: bool) -> None:
         pass
 
 
@@ -180,7 +205,7 @@ class CsvWriter:
         self._sink = sink
         self._buffer = io.StringIO()
         self._csv = csv.writer(self._buffer, lineterminator="\n")
-        self._row(FIELDS)
+        self._started = False
 
     def _row(self, values: tuple[str | None, ...]) -> None:
         # Rendered in memory first so the sink gets the whole row in one write.
@@ -190,10 +215,15 @@ class CsvWriter:
         self._sink.write(self._buffer.getvalue())
 
     def write(self, invoice: Invoice) -> None:
+        if not self._started:
+            self._started = True
+            self._row(FIELDS)
         self._row(tuple(invoice_record(invoice).values()))
 
-    def finish(self) -> None:
-        pass
+    def finish(self, *, complete: bool) -> None:
+        if complete and not self._started:  # no invoices: the header alone
+            self._started = True
+            self._row(FIELDS)
 
 
 def _date(value: datetime | None) -> str:
@@ -245,8 +275,8 @@ class TableWriter:
         if len(self._held) >= self._sample:
             self._release()
 
-    def finish(self) -> None:
-        if self._held is not None:
+    def finish(self, *, complete: bool) -> None:
+        if self._held is not None and (complete or self._held):
             self._release()
 
     def _release(self) -> None:

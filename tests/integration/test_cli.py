@@ -13,6 +13,7 @@ import io
 import json
 import os
 import re
+import shlex
 import signal
 import socket
 import sys
@@ -151,9 +152,12 @@ async def test_invoices_table_lists_every_invoice_in_aligned_columns(
 
     assert result.code == 0, result.err
     header, *rows = result.out.splitlines()
-    assert header.split() == ["INVOICE", "ID", "NUMBER", "CUSTOMER", "PERIOD", "START"] + [
-        "PERIOD",
-        "END",
+    assert re.split(r"\s{2,}", header) == [
+        "INVOICE ID",
+        "NUMBER",
+        "CUSTOMER",
+        "PERIOD START",
+        "PERIOD END",
         "VALUE",
     ]
     assert [row.split()[0] for row in rows] == cli_service.invoice_ids()
@@ -174,6 +178,31 @@ async def test_invoices_output_writes_the_file_not_stdout(
     assert result.out == ""
     lines = target.read_text(encoding="utf-8").splitlines()
     assert [json.loads(line) for line in lines] == expected_records(cli_service)
+
+
+async def test_failure_before_the_first_invoice_leaves_the_file_alone(
+    cli_server: FakeServer, tmp_path: Any
+) -> None:
+    target = tmp_path / "invoices.csv"
+    target.write_text("yesterday's export\n", encoding="utf-8")
+    env = cli_env(MYREPORTS_BASE_URL=cli_server.url, MYREPORTS_TOKEN="expired")
+
+    result = await run_cli("invoices", "--format", "csv", "--output", str(target), env=env)
+
+    assert result.code == 3
+    assert target.read_text(encoding="utf-8") == "yesterday's export\n"
+
+
+async def test_an_empty_collection_still_writes_the_csv_header(
+    cli_service: FakeService, env: dict[str, str], tmp_path: Any
+) -> None:
+    cli_service.invoice_count = 0
+    target = tmp_path / "invoices.csv"
+
+    result = await run_cli("invoices", "--format", "csv", "--output", str(target), env=env)
+
+    assert result.code == 0, result.err
+    assert target.read_text(encoding="utf-8") == ",".join(CSV_HEADER) + "\n"
 
 
 async def test_ctrl_c_during_invoices_exits_130_with_whole_lines(
@@ -212,7 +241,7 @@ async def test_ctrl_c_during_invoices_exits_130_with_whole_lines(
 @pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX shell")
 async def test_closed_stdout_ends_quietly(cli_server: FakeServer, env: dict[str, str]) -> None:
     cli_server.service.invoice_count = 3000  # far more than a pipe buffer holds
-    command = " ".join([*CLI, "invoices"]) + ' | head -n 1 >/dev/null; echo "${PIPESTATUS[0]}"'
+    command = shlex.join([*CLI, "invoices"]) + ' | head -n 1 >/dev/null; echo "${PIPESTATUS[0]}"'
     proc = await asyncio.create_subprocess_exec(
         "bash",
         "-c",
@@ -412,17 +441,17 @@ class FakeClock:
         return self.now
 
 
-def test_progress_redraws_at_most_ten_times_a_second() -> None:
+def test_progress_redraws_at_most_once_per_interval() -> None:
     clock, screen = FakeClock(), io.StringIO()
-    progress = Progress(screen, interval_s=0.1, clock=clock)
+    progress = Progress(screen, interval_s=0.5, clock=clock)
 
-    for count, now in enumerate([100.05, 100.1, 100.15, 100.19, 100.2, 100.25], start=1):
+    for count, now in enumerate([100.25, 100.5, 100.75, 101.0, 101.25], start=1):
         clock.now = now
         progress.update(count)
 
     assert screen.getvalue().split("\r")[1:] == [
-        "2 invoices  0.1 s  20/s",
-        "5 invoices  0.2 s  25/s",
+        "2 invoices  0.5 s  4/s",
+        "4 invoices  1.0 s  4/s",
     ]
 
 
