@@ -1,4 +1,4 @@
-"""Developer sessions: ``nox -s tests``, ``nox -s lint``, ``nox -s typecheck``."""
+"""Developer sessions: ``nox -s tests``, ``nox -s lint``, ``nox -s typecheck``, ``nox -s docs``."""
 
 from __future__ import annotations
 
@@ -37,7 +37,8 @@ _expose_pyenv_interpreters()
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
     """The test suite on every supported Python."""
-    session.install("-e", ".[test]")
+    # examples: the documentation's example programs (FastAPI, SQLite) and their tests.
+    session.install("-e", ".[test,examples]")
     session.run("pytest", *session.posargs)
 
 
@@ -54,3 +55,11 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict over the package, tests, benchmarks and this file."""
     session.install("-e", ".[dev]")
     session.run("mypy")
+
+
+@nox.session(python="3.11")
+def docs(session: nox.Session) -> None:
+    """Build the documentation site (MkDocs, strict: any warning fails) into site/."""
+    session.install("-e", ".[docs]", "ruff")  # mkdocstrings formats signatures with ruff
+    # NO_MKDOCS_2_WARNING: mkdocs-material prints a banner about MkDocs 2.0 otherwise.
+    session.run("mkdocs", "build", "--strict", *session.posargs, env={"NO_MKDOCS_2_WARNING": "1"})

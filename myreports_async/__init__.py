@@ -13,7 +13,7 @@ Example::
     asyncio.run(main())
 """
 
-from ._auth import StaticToken, TokenProvider
+from ._auth import StaticToken, TokenProvider, TokenSet
 from ._client import MyReportsClient
 from ._errors import (
     APIError,
@@ -27,8 +27,11 @@ from ._errors import (
     ServerError,
     TransportError,
 )
+from ._login import authorize_with_browser
 from ._models import Invoice, InvoiceDetail, InvoiceItem, Page, ResumePoint
+from ._refresh import RefreshTokenAuth
 from ._retry import RetryPolicy
+from ._token_store import FileTokenStore, TokenStore
 from ._version import __version__
 
 __all__ = [
@@ -36,6 +39,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "DecodeError",
+    "FileTokenStore",
     "Invoice",
     "InvoiceDetail",
     "InvoiceItem",
@@ -45,11 +49,15 @@ __all__ = [
     "Page",
     "PermissionDeniedError",
     "RateLimitError",
+    "RefreshTokenAuth",
     "ResumePoint",
     "RetryPolicy",
     "ServerError",
     "StaticToken",
     "TokenProvider",
+    "TokenSet",
+    "TokenStore",
     "TransportError",
     "__version__",
+    "authorize_with_browser",
 ]

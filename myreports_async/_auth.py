@@ -138,9 +138,7 @@ class TokenSet:
     expires_at: datetime = attrs.field(validator=_aware)
 
     def __repr__(self) -> str:
-        return (
-            f"TokenSet(access_token=***, refresh_token=***, expires_at={self.expires_at!r})"
-        )
+        return f"TokenSet(access_token=***, refresh_token=***, expires_at={self.expires_at!r})"
 
     def __str__(self) -> str:
         return f"TokenSet(access_token=***, refresh_token=***, expires_at={self.expires_at})"

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import AsyncGenerator
+import os
+from collections.abc import AsyncGenerator, Callable
 from types import TracebackType
+from typing import BinaryIO
 
 import aiohttp
 
-from . import _protocol
+from . import _downloads, _protocol
 from ._auth import StaticToken, TokenProvider
 from ._codec import decode_invoice, decode_invoice_page
-from ._models import Invoice, Page, ResumePoint
+from ._models import Invoice, InvoiceDetail, InvoiceItem, Page, ResumePoint
 from ._paginate import read_ahead_pages
 from ._retry import RetryPolicy
 from ._session import ApiSession
@@ -245,3 +247,111 @@ class MyReportsClient:
         url = _protocol.invoice_url(self._api_root, invoice_id)
         body = await self._http.get_bytes(url)
         return decode_invoice(body, url=str(url))
+
+    # -- detail and summary files --------------------------------------------------
+
+    async def download_invoice_summary(
+        self,
+        invoice_id: str,
+        destination: str | os.PathLike[str] | BinaryIO,
+        *,
+        progress: Callable[[int, int | None], object] | None = None,
+    ) -> int:
+        """Stream the invoice's summary PDF to a path or a binary file object.
+
+        The body is never held whole in memory. A path gets a temporary file beside it,
+        renamed into place only once the PDF is complete (a failure or cancellation
+        leaves nothing). A retry restarts the body: a seekable file object is rewound to
+        where it stood and truncated; one that cannot seek and already received bytes
+        makes the download raise :class:`TransportError`. ``progress(received, total)``
+        is called as bytes arrive (``total`` is ``None`` when the server does not say;
+        ``received`` starts again at 0 on a retry).
+
+        Returns:
+            the number of bytes written.
+
+        Raises:
+            ValueError: a malformed id (before any request).
+            NotFoundError: no such invoice (nothing is written).
+            DecodeError: the body is not a PDF (it does not start with ``%PDF``).
+            TransportError: the connection failed after retries, or the download could
+                not be restarted.
+
+        Example::
+
+            size = await client.download_invoice_summary(invoice_id, "invoice.pdf")
+        """
+        url = _protocol.invoice_url(self._api_root, invoice_id, "summary")
+        return await _downloads.download(
+            self._http, url, destination, kind=_downloads.SUMMARY, progress=progress
+        )
+
+    async def download_invoice_detail(
+        self,
+        invoice_id: str,
+        destination: str | os.PathLike[str] | BinaryIO,
+        *,
+        progress: Callable[[int, int | None], object] | None = None,
+    ) -> int:
+        """Stream the invoice's detail ZIP (a JSON and a CSV file) to a path or a file object.
+
+        Works like :meth:`download_invoice_summary`; the body must be a whole ZIP archive
+        (``PK\\x03\\x04`` first, an end-of-central-directory record last), else
+        :class:`DecodeError`. The archive is not opened or extracted.
+
+        Returns:
+            the number of bytes written.
+
+        Example::
+
+            with open("detail.zip", "wb") as file:
+                await client.download_invoice_detail(invoice_id, file)
+        """
+        url = _protocol.invoice_url(self._api_root, invoice_id, "detail")
+        return await _downloads.download(
+            self._http, url, destination, kind=_downloads.DETAIL, progress=progress
+        )
+
+    async def get_invoice_detail(self, invoice_id: str) -> InvoiceDetail:
+        """The invoice with every transaction, from the detail ZIP's JSON file.
+
+        The ZIP is spooled (in memory up to a few MiB, then in an unnamed temporary
+        file); its one ``.json`` member is read with a size limit (512 MiB uncompressed)
+        and decoded in a worker thread, so a large invoice does not stall the event loop.
+        Nothing is extracted to disk. For invoices too large to hold, use
+        :meth:`iter_invoice_items`.
+
+        Raises:
+            ValueError: a malformed id (before any request).
+            NotFoundError: no such invoice.
+            DecodeError: the body is not a ZIP, holds no (or more than one) JSON file, its
+                JSON exceeds the size limit, or the JSON is not the documented shape (the
+                message names the field, e.g. ``invoiceItems[3].quantity``).
+
+        Example::
+
+            detail = await client.get_invoice_detail(invoice_id)
+            total = sum(item.value for item in detail.items)
+        """
+        url = _protocol.invoice_url(self._api_root, invoice_id, "detail")
+        return await _downloads.fetch_detail(self._http, url)
+
+    def iter_invoice_items(self, invoice_id: str) -> AsyncGenerator[InvoiceItem, None]:
+        """The invoice's transactions one at a time, for invoices too large to hold.
+
+        The detail ZIP is downloaded to a temporary file first (in memory up to a few
+        MiB); then the items of its JSON file are decoded one by one, so memory stays
+        bounded by about one batch of items whatever the invoice's size. They are the
+        same items, in the same order, as :meth:`get_invoice_detail` gives. The
+        temporary file is removed when the iteration ends, fails or is closed early:
+        use ``contextlib.aclosing`` to close it at once when you break out. The id is
+        checked here, before any request (``ValueError``).
+
+        Example::
+
+            async with contextlib.aclosing(client.iter_invoice_items(invoice_id)) as items:
+                async for item in items:
+                    await store(item)
+        """
+        url = _protocol.invoice_url(self._api_root, invoice_id, "detail")
+        return _downloads.iter_items(self._http, url)

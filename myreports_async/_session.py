@@ -109,6 +109,43 @@ async def read_limited(resp: aiohttp.ClientResponse, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+#: Bytes asked of the connection at a time when a body is streamed to a sink.
+STREAM_CHUNK_SIZE: Final = 64 * 1024
+
+
+def body_length(resp: aiohttp.ClientResponse) -> int | None:
+    """The number of body bytes the client will read, when the server said (``Content-Length``).
+
+    ``None`` without the header, or when a content coding (gzip...) makes it count other
+    bytes than the decoded ones the client reads.
+    """
+    coding = resp.headers.get("Content-Encoding", "").strip().lower()
+    if coding not in ("", "identity"):
+        return None
+    return resp.content_length
+
+
+async def stream_body(
+    resp: aiohttp.ClientResponse,
+    write: Callable[[bytes], object],
+    *,
+    chunk_size: int = STREAM_CHUNK_SIZE,
+) -> int:
+    """Hand a 2xx body to ``write`` chunk by chunk, never whole in memory; return its size.
+
+    A body that ends short of its ``Content-Length`` raises ``ClientPayloadError``: to
+    :meth:`ApiSession.request` that is the cut connection it is, retried like one.
+    """
+    expected = body_length(resp)
+    received = 0
+    async for chunk in resp.content.iter_chunked(chunk_size):
+        received += len(chunk)
+        write(chunk)
+    if expected is not None and received != expected:
+        raise aiohttp.ClientPayloadError(f"the body ended after {received} of its {expected} bytes")
+    return received
+
+
 class ApiSession:
     """Sends API requests with the bearer token, retries and error translation.
 

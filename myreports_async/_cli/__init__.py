@@ -1,4 +1,4 @@
-"""The ``myreports`` command line: ``myreports invoices``, ``invoice``, ``demo``, ``fake-server``.
+"""The ``myreports`` command line: ``invoices``, ``invoice``, ``summary``, ``detail``, ``demo``...
 
 The console script calls :func:`main`; ``python -m myreports_async._cli`` does the same.
 Modules, each using only the ones above it:

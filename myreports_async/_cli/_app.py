@@ -17,7 +17,7 @@ import signal
 import sys
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import attrs
 import click
@@ -30,10 +30,20 @@ from myreports_async import (
     StaticToken,
     TokenProvider,
     __version__,
+    authorize_with_browser,
 )
 
+from ._credentials import (
+    DEFAULT_TOKEN_URL,
+    Credentials,
+    OwningClient,
+    client_credentials,
+    default_token_store,
+    load_provider,
+)
 from ._output import (
     FORMATS,
+    DownloadProgress,
     InvoiceWriter,
     LineSink,
     OutputError,
@@ -56,14 +66,16 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 EPILOG = """\b
 Credentials and settings come from the options or the environment:
-MYREPORTS_TOKEN, MYREPORTS_REGION, MYREPORTS_BASE_URL.
+MYREPORTS_TOKEN, MYREPORTS_REGION, MYREPORTS_BASE_URL. For OAuth refresh tokens:
+MYREPORTS_CLIENT_ID + MYREPORTS_CLIENT_SECRET, with MYREPORTS_REFRESH_TOKEN or the
+token store that `myreports login` writes (MYREPORTS_TOKEN_STORE).
 
 \b
 Exit codes:
   0    success
   1    any other MyReports error; the output cannot be written
   2    usage: bad option or argument, missing token
-  3    authentication: the token was refused (HTTP 401/403)
+  3    authentication: the token or the sign-in was refused (HTTP 401/403)
   4    not found (HTTP 404)
   5    transport: host unreachable, connection dropped, timeout
   6    service: HTTP 5xx, 429 or another 4xx, after retries
@@ -86,6 +98,7 @@ class GlobalOptions:
     timeout: float
     max_attempts: int
     verbose: int
+    credentials: Credentials
 
 
 # -- set-up --------------------------------------------------------------------------------
@@ -94,22 +107,23 @@ class GlobalOptions:
 def load_auth(options: GlobalOptions) -> TokenProvider:
     """The credentials of API calls, from the options and the environment.
 
-    Today a static bearer token (``--token`` or ``MYREPORTS_TOKEN``). The OAuth refresh-token
-    credentials (``MYREPORTS_CLIENT_ID``, ``MYREPORTS_CLIENT_SECRET``,
-    ``MYREPORTS_REFRESH_TOKEN``) belong here too, returning a ``RefreshTokenAuth``.
+    A refresh token (``MYREPORTS_CLIENT_ID`` + ``MYREPORTS_CLIENT_SECRET`` +
+    ``MYREPORTS_REFRESH_TOKEN``), else the token store of ``myreports login`` with the
+    client id and secret, else the static ``--token`` / ``MYREPORTS_TOKEN`` (the rule is in
+    ``_credentials``).
     """
-    if not options.token:
-        raise click.UsageError("no access token: pass --token or set MYREPORTS_TOKEN")
-    try:
-        return StaticToken(options.token)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="'--token' / MYREPORTS_TOKEN") from None
+    return load_provider(options.credentials, timeout=options.timeout)
 
 
 def open_client(options: GlobalOptions, auth: TokenProvider | str) -> MyReportsClient:
-    """A client configured by the group's options; a bad setting is a usage error."""
+    """A client configured by the group's options; a bad setting is a usage error.
+
+    The client closes the token provider with itself: the command line made it for it.
+    """
     try:
-        return MyReportsClient(
+        if isinstance(auth, str):
+            auth = StaticToken(auth)
+        return OwningClient(
             auth,
             region=options.region,
             base_url=options.base_url,
@@ -234,6 +248,41 @@ async def _counting_pages(
     help="Attempts per request, the first included (1: no retry).",
 )
 @click.option(
+    "--client-id",
+    envvar="MYREPORTS_CLIENT_ID",
+    show_envvar=True,
+    metavar="ID",
+    help="OAuth client id, for refresh tokens and `myreports login`.",
+)
+@click.option(
+    "--client-secret",
+    envvar="MYREPORTS_CLIENT_SECRET",
+    show_envvar=True,
+    metavar="SECRET",
+    help="OAuth client secret. Prefer the environment variable.",
+)
+@click.option(
+    "--refresh-token",
+    envvar="MYREPORTS_REFRESH_TOKEN",
+    show_envvar=True,
+    metavar="TOKEN",
+    help="OAuth refresh token (with the client id and secret). Prefer the environment variable.",
+)
+@click.option(
+    "--token-store",
+    envvar="MYREPORTS_TOKEN_STORE",
+    show_envvar=True,
+    metavar="FILE",
+    help=f"Token file written by `myreports login` [default: {default_token_store()}].",
+)
+@click.option(
+    "--token-url",
+    envvar="MYREPORTS_TOKEN_URL",
+    show_envvar=True,
+    metavar="URL",
+    help=f"OAuth token endpoint [default: {DEFAULT_TOKEN_URL}].",
+)
+@click.option(
     "-v", "--verbose", count=True, help="Log to stderr: -v requests retried, -vv everything."
 )
 @click.version_option(__version__, prog_name="myreports")
@@ -245,9 +294,22 @@ def cli(
     base_url: str | None,
     timeout: float,
     max_attempts: int,
+    client_id: str | None,
+    client_secret: str | None,
+    refresh_token: str | None,
+    token_store: str | None,
+    token_url: str | None,
     verbose: int,
 ) -> None:
     """Stream MyReports (Dimensions) billing data: every invoice, as ndjson, CSV or a table."""
+    credentials = Credentials(
+        token=token or None,
+        client_id=client_id or None,
+        client_secret=client_secret or None,
+        refresh_token=refresh_token or None,
+        token_store=token_store or None,
+        token_url=token_url or None,
+    )
     ctx.obj = GlobalOptions(
         token=token or None,
         region=region.lower(),
@@ -255,8 +317,9 @@ def cli(
         timeout=timeout,
         max_attempts=max_attempts,
         verbose=verbose,
+        credentials=credentials,
     )
-    configure_logging(ctx, verbose, secrets=[token or ""], loggers=["myreports_async"])
+    configure_logging(ctx, verbose, secrets=credentials.secrets, loggers=["myreports_async"])
 
 
 # -- invoices ------------------------------------------------------------------------------
@@ -342,6 +405,159 @@ def invoice(options: GlobalOptions, invoice_id: str) -> None:
         found = run(main)
         with LineSink(None) as sink:
             sink.write(invoice_json(found) + "\n")
+
+
+# -- summary ID, detail ID -----------------------------------------------------------------
+
+_download_output_option = click.option(
+    "-o",
+    "--output",
+    required=True,
+    metavar="FILE",
+    help="Write to FILE, replaced only once the download is complete; - for standard output.",
+)
+
+
+def download_file(
+    options: GlobalOptions, kind: Literal["summary", "detail"], invoice_id: str, output: str
+) -> None:
+    """Download the summary or detail of ``invoice_id`` to ``output`` (``-``: stdout)."""
+    if not output:
+        raise click.BadParameter("must not be empty", param_hint="'--output'")
+    to_stdout = output == "-"
+    if to_stdout and sys.stdout.isatty():
+        raise click.UsageError(
+            f"the {kind} is a binary file: give --output FILE, or redirect standard output"
+        )
+    auth = load_auth(options)
+    show = sys.stderr.isatty() and not options.verbose
+    progress = DownloadProgress(sys.stderr if show else None)
+
+    async def main() -> int:
+        async with open_client(options, auth) as client:
+            fetch = (
+                client.download_invoice_summary
+                if kind == "summary"
+                else client.download_invoice_detail
+            )
+            destination = sys.stdout.buffer if to_stdout else output
+            try:
+                return await fetch(invoice_id, destination, progress=progress.update)
+            except ValueError as exc:  # the id itself, checked before any request
+                raise click.BadParameter(str(exc), param_hint="'ID'") from None
+
+    with reporting():
+        try:
+            run(main)
+        except BaseException as exc:
+            progress.finish(keep=False)
+            if isinstance(exc, OSError) and not isinstance(exc, BrokenPipeError):
+                raise OutputError("standard output" if to_stdout else output, exc) from None
+            raise
+    progress.finish(keep=True)
+
+
+@cli.command(short_help="Download an invoice's summary, a PDF.")
+@click.argument("invoice_id", metavar="ID")
+@_download_output_option
+@click.pass_obj
+def summary(options: GlobalOptions, invoice_id: str, output: str) -> None:
+    """Download the summary of invoice ID, a PDF, to FILE.
+
+    FILE is written through a temporary file beside it and replaced only once the whole
+    PDF has arrived: a failed or interrupted download leaves an existing FILE as it was.
+    A progress bar shows on stderr when it is a terminal.
+    """
+    download_file(options, "summary", invoice_id, output)
+
+
+@cli.command(short_help="Download an invoice's detail, a ZIP of every transaction.")
+@click.argument("invoice_id", metavar="ID")
+@_download_output_option
+@click.pass_obj
+def detail(options: GlobalOptions, invoice_id: str, output: str) -> None:
+    """Download the detail of invoice ID to FILE: a ZIP holding a JSON and a CSV file.
+
+    FILE is written through a temporary file beside it and replaced only once the whole
+    ZIP has arrived: a failed or interrupted download leaves an existing FILE as it was.
+    A progress bar shows on stderr when it is a terminal.
+    """
+    download_file(options, "detail", invoice_id, output)
+
+
+# -- login ---------------------------------------------------------------------------------
+
+
+@cli.command(short_help="Sign in in a browser and save the tokens to the token store.")
+@click.option(
+    "--redirect-uri",
+    default="http://127.0.0.1:8000",
+    show_default=True,
+    metavar="URI",
+    help="Loopback redirect URI registered for the client (port 0: any free port).",
+)
+@click.option(
+    "--authorize-url",
+    envvar="MYREPORTS_AUTHORIZE_URL",
+    show_envvar=True,
+    default="https://login.xarios.cloud/connect/authorize",
+    show_default=True,
+    metavar="URL",
+    help="OAuth authorization endpoint.",
+)
+@click.option(
+    "--no-browser",
+    is_flag=True,
+    help="Only print the sign-in URL; do not start a browser.",
+)
+@click.option(
+    "--wait",
+    type=click.FloatRange(min=0, min_open=True),
+    default=300.0,
+    show_default=True,
+    help="Seconds to wait for the browser to come back.",
+)
+@click.pass_obj
+def login(
+    options: GlobalOptions, redirect_uri: str, authorize_url: str, no_browser: bool, wait: float
+) -> None:
+    """Sign in to MyReports in a browser, then save the tokens to the token store.
+
+    Needs MYREPORTS_CLIENT_ID and MYREPORTS_CLIENT_SECRET (or --client-id and
+    --client-secret). The store (--token-store, MYREPORTS_TOKEN_STORE, else the default
+    path) is then used by the other commands, and every refreshed token is saved back to
+    it. The tokens are never printed.
+    """
+    creds = options.credentials
+    client_id, client_secret = client_credentials(creds, "myreports login")
+    store = creds.store()
+
+    def show_url(url: str) -> None:
+        click.echo(
+            f"Open this URL in a browser on this machine to sign in:\n\n    {url}\n", err=True
+        )
+
+    async def main() -> None:
+        tokens = await authorize_with_browser(
+            client_id=client_id,
+            client_secret=client_secret,
+            authorize_url=authorize_url,
+            token_url=creds.token_url or DEFAULT_TOKEN_URL,
+            redirect_uri=redirect_uri,
+            open_browser=show_url if no_browser else None,
+            timeout=wait,
+            retry=RetryPolicy(max_attempts=options.max_attempts),
+        )
+        store.save(tokens)
+
+    with reporting():
+        try:
+            run(main)
+        except ValueError as exc:  # a URL or redirect URI that may not be used
+            raise click.UsageError(str(exc)) from None
+        except OSError as exc:
+            raise CommandError(f"cannot save the tokens to {store.path}: {exc}") from None
+    click.echo(f"signed in; tokens saved to {store.path}")
 
 
 # -- demo ----------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from ._run import CommandError
 __all__ = [
     "FIELDS",
     "FORMATS",
+    "DownloadProgress",
     "InvoiceWriter",
     "LineSink",
     "OutputError",
@@ -376,6 +377,77 @@ class Progress:
         rate = count / elapsed if elapsed > 0 else 0.0
         text = f"{count:,} invoices  {elapsed:.1f} s  {rate:,.0f}/s"
         # Pad over the previous line rather than rely on ANSI erase codes.
+        self._stream.write("\r" + text.ljust(self._width))
+        self._stream.flush()
+        self._width = len(text)
+
+
+class DownloadProgress:
+    """The ``[######------]  42%  2.1 of 5.0 MiB  3.2 MiB/s`` line of a download on stderr.
+
+    Redrawn in place at most once per ``interval_s``. A download that ends within the first
+    interval draws nothing (a small file needs no bar). Without a total (no Content-Length)
+    it shows the bytes received and the rate. A ``None`` stream makes it a no-op. Its
+    :meth:`update` is the ``progress`` callback of the client's download methods; a retry
+    that restarts the body simply redraws from 0.
+    """
+
+    BAR_WIDTH = 24
+
+    def __init__(
+        self,
+        stream: TextIO | None,
+        *,
+        interval_s: float = 0.1,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._stream = stream
+        self._interval_s = interval_s
+        self._clock = clock
+        self._start = clock()
+        self._next = self._start + interval_s
+        self._width = 0  # of the line on screen; 0 when nothing is drawn
+        self._received = 0
+        self._total: int | None = None
+
+    def update(self, received: int, total: int | None) -> None:
+        self._received, self._total = received, total
+        if self._stream is None:
+            return
+        now = self._clock()
+        if now >= self._next:
+            self._next = now + self._interval_s
+            self._draw(now)
+
+    def finish(self, *, keep: bool) -> None:
+        """End the line, if one is drawn: keep it (final figures, a newline) or erase it."""
+        if self._stream is None:
+            return
+        if self._width:
+            if keep:
+                self._draw(self._clock())
+                self._stream.write("\n")
+            else:
+                self._stream.write("\r" + " " * self._width + "\r")
+            self._stream.flush()
+        self._stream = None
+
+    def _draw(self, now: float) -> None:
+        assert self._stream is not None
+        mib = 1024 * 1024
+        elapsed = now - self._start
+        rate = self._received / elapsed / mib if elapsed > 0 else 0.0
+        done = f"{self._received / mib:,.1f}"
+        if self._total:
+            fraction = min(1.0, self._received / self._total)
+            filled = int(fraction * self.BAR_WIDTH)
+            bar = "#" * filled + "-" * (self.BAR_WIDTH - filled)
+            text = (
+                f"[{bar}] {fraction:4.0%}  {done} of {self._total / mib:,.1f} MiB  "
+                f"{rate:,.1f} MiB/s"
+            )
+        else:
+            text = f"{done} MiB  {elapsed:.1f} s  {rate:,.1f} MiB/s"
         self._stream.write("\r" + text.ljust(self._width))
         self._stream.flush()
         self._width = len(text)

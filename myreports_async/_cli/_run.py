@@ -5,7 +5,7 @@ Exit codes (also in ``myreports --help`` and docs/cli.md)::
     0    success
     1    any other MyReportsError; the output cannot be written
     2    usage: a bad option or argument, missing credentials (click's own format)
-    3    authentication: the token was refused (HTTP 401, 403)
+    3    authentication: the token or the sign-in was refused (HTTP 401, 403)
     4    not found (HTTP 404)
     5    transport: host unreachable, connection dropped, timeout (after retries)
     6    service: HTTP 5xx, 429 or another 4xx (after retries)
@@ -158,15 +158,24 @@ def reporting(*, invoices_written: Callable[[], int] | None = None) -> Iterator[
         raise CommandError(f"interrupted{after}", exit_code=EXIT_INTERRUPTED, prefix="") from None
     except MyReportsError as exc:
         what, code = describe_error(exc)
-        hint = ""
-        if isinstance(exc, AuthenticationError):
-            hint = " (check the token: --token or MYREPORTS_TOKEN)"
+        hint = _auth_hint(exc) if isinstance(exc, AuthenticationError) else ""
         count = 0 if invoices_written is None else invoices_written()
         stopped = f" (stopped after {count:,} invoices)" if count else ""
         raise CommandError(f"{what}: {exc}{hint}{stopped}", exit_code=code) from None
     except BrokenPipeError:
         _silence_stdout()
         raise click.exceptions.Exit(EXIT_BROKEN_PIPE) from None
+
+
+def _auth_hint(exc: AuthenticationError) -> str:
+    """What to check, by who refused: the token endpoint names its refusal first."""
+    if exc.message.startswith("invalid_grant"):
+        return " (the refresh token was refused: sign in again with `myreports login`)"
+    if exc.message.startswith(("invalid_client", "unauthorized_client")):
+        return " (check MYREPORTS_CLIENT_ID and MYREPORTS_CLIENT_SECRET)"
+    if exc.message.startswith(("sign-in", "no sign-in", "the sign-in")):
+        return ""
+    return " (check the token: --token or MYREPORTS_TOKEN)"
 
 
 def _silence_stdout() -> None:

@@ -1,8 +1,8 @@
 """Testing support: a real fake of the MyReports service, and a pytest plugin.
 
 :class:`FakeService` is an :mod:`aiohttp.web` application that implements the billing API
-(seeded invoices generated on demand, a page-size cap, bearer-token checks and an OAuth2
-refresh-token endpoint) with scripted faults (:class:`Fault`: error statuses with
+(seeded invoices generated on demand, a page-size cap, bearer-token checks, and OAuth2
+token and authorization endpoints) with scripted faults (:class:`Fault`: error statuses with
 ``Retry-After``, dropped connections, slow and stalled answers, raw bodies).
 :class:`FakeServer` serves it on a real TCP socket, so the client's own aiohttp code
 (timeouts, connection errors, streaming) runs exactly as in production. Every request is

@@ -31,12 +31,14 @@ import attrs
 
 __all__ = ["API_ROUTES", "ROUTES", "Fault", "FaultKind", "RecordedRequest", "RouteName"]
 
-RouteName = Literal["list", "invoice", "detail", "summary", "token", "other"]
+RouteName = Literal["list", "invoice", "detail", "summary", "token", "authorize", "other"]
 """Which endpoint a request hit; ``"other"`` is any path the service does not serve."""
 
 FaultKind = Literal["status", "drop", "delay", "stall", "body"]
 
-ROUTES: frozenset[str] = frozenset({"list", "invoice", "detail", "summary", "token", "other"})
+ROUTES: frozenset[str] = frozenset(
+    {"list", "invoice", "detail", "summary", "token", "authorize", "other"}
+)
 API_ROUTES: frozenset[str] = frozenset({"list", "invoice", "detail", "summary"})
 """The routes that need a bearer token; a fault injected with ``route=None`` hits these."""
 
@@ -161,7 +163,8 @@ class RecordedRequest:
     connection was dropped (by a fault, or by the client hanging up before the answer),
     ``0`` while the answer is still being worked on. ``authorized`` tells whether the
     request carried an accepted bearer token (for ``route="token"``: valid client
-    credentials). The token itself is never recorded.
+    credentials; for ``route="authorize"``: a registered ``client_id``). The token itself
+    is never recorded.
 
     Example::
 

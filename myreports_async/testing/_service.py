@@ -9,7 +9,10 @@ TCP socket. The fake implements the contract's routes::
     GET  /api/v1.0/billingdata/{id}                     one invoice
     GET  /api/v1.0/billingdata/{id}/detail              a ZIP (detail JSON + simplified CSV)
     GET  /api/v1.0/billingdata/{id}/summary             a PDF
-    POST /connect/token                                 OAuth2 refresh-token grant
+    GET  /connect/authorize                             OAuth2 authorization (PKCE S256):
+                                                        redirects at once with a code
+    POST /connect/token                                 OAuth2 refresh-token and
+                                                        authorization-code grants
 
 Every other path answers 404 with the service's error body.
 
@@ -28,15 +31,17 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import hashlib
 import hmac
 import http
+import ipaddress
 import re
 import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import Any
-from urllib.parse import unquote_plus
+from urllib.parse import unquote_plus, urlencode, urlsplit
 
 import attrs
 import orjson
@@ -56,6 +61,7 @@ _INVOICE_ID = re.compile(r"[0-9a-f]{24}")
 _SCOPE = "openid offline_access onboarding"
 _JSON = "application/json; charset=utf-8"
 _BINARY = "application/octet-stream"
+_CODE_LIFETIME = 300.0  # seconds an authorization code may wait for its exchange
 
 
 # -- replies -------------------------------------------------------------------------------
@@ -150,7 +156,37 @@ def _new_access_token(lifetime: float) -> str:
     return f"{header}.{_b64url(orjson.dumps(claims))}.{secrets.token_urlsafe(32)}"
 
 
+def _loopback_or_https(uri: str) -> bool:
+    """Whether a redirect URI is acceptable without registration (RFC 8252: loopback)."""
+    try:
+        parts = urlsplit(uri)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 (raises for a bad port)
+    except ValueError:
+        return False
+    if parts.fragment or not host:
+        return False
+    if parts.scheme == "https":
+        return True
+    if parts.scheme != "http":
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 # -- state ---------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class _AuthorizationCode:
+    client_id: str
+    redirect_uri: str
+    code_challenge: str
+    expires: float  # time.monotonic()
 
 
 @attrs.define
@@ -266,6 +302,10 @@ class FakeService:
         self._issued: dict[str, float] = {}  # access token -> time.monotonic() expiry
         self._client_secrets: dict[str, str] = {}
         self._refresh_owners: dict[str, str] = {}  # live refresh token -> client id
+        self._redirect_uris: dict[str, frozenset[str]] = {}  # client id -> registered
+        self._codes: dict[str, _AuthorizationCode] = {}  # live authorization codes
+        self.approve_authorization = True
+        """Whether ``/connect/authorize`` signs the user in; ``False``: ``access_denied``."""
         self._injections: list[_Injection] = []
         self._log: list[_LogEntry] = []
         self.app: web.Application = self._make_app()
@@ -364,7 +404,8 @@ class FakeService:
         """Script ``fault`` for the next ``times`` matching requests (``None``: all of them).
 
         ``route`` is one of ``"list"``, ``"invoice"``, ``"detail"``, ``"summary"``,
-        ``"token"``; ``None`` matches the four API routes (not the token endpoint).
+        ``"token"``, ``"authorize"``; ``None`` matches the four API routes (not the OAuth
+        endpoints).
         ``page_index`` narrows a fault to the list request for that page. Faults are tried
         in injection order; the first one that matches and is not used up is applied.
 
@@ -404,12 +445,24 @@ class FakeService:
 
     # -- credentials -----------------------------------------------------------------------
 
-    def add_oauth_client(self, client_id: str, client_secret: str, refresh_token: str) -> None:
+    def add_oauth_client(
+        self,
+        client_id: str,
+        client_secret: str,
+        refresh_token: str | None = None,
+        *,
+        redirect_uris: Iterable[str] | None = None,
+    ) -> None:
         """Register an OAuth client for ``/connect/token`` and one live refresh token of it.
 
         Each successful grant rotates the refresh token: the answer carries a new one and
         the used one stops working (``invalid_grant``). Calling again for the same client
         replaces its secret and adds another live refresh token.
+
+        ``/connect/authorize`` accepts the client's ``redirect_uris`` exactly as given;
+        without them (``None``), any ``http://`` loopback URI (any port, as RFC 8252 asks)
+        or ``https://`` URI. ``refresh_token`` may be left out for a client that only
+        signs in through ``/connect/authorize``.
 
         Example::
 
@@ -417,10 +470,15 @@ class FakeService:
             auth = RefreshTokenAuth(client_id="my-app", client_secret="s3cret",
                                     refresh_token="refresh-1", token_url=server.token_url)
         """
-        if not client_id or not refresh_token:
+        if not client_id or refresh_token == "":
             raise ValueError("client_id and refresh_token must be non-empty")
         self._client_secrets[client_id] = client_secret
-        self._refresh_owners[refresh_token] = client_id
+        if refresh_token is not None:
+            self._refresh_owners[refresh_token] = client_id
+        if redirect_uris is None:
+            self._redirect_uris.pop(client_id, None)
+        else:
+            self._redirect_uris[client_id] = frozenset(redirect_uris)
 
     def expire_access_tokens(self, *, revoke_static: bool = False) -> None:
         """Make every access token issued so far invalid: the API answers them 401.
@@ -487,6 +545,7 @@ class FakeService:
         router.add_get(_API + "/{invoice_id}/detail", self._on_detail, allow_head=False)
         router.add_get(_API + "/{invoice_id}/summary", self._on_summary, allow_head=False)
         router.add_post("/connect/token", self._on_token)
+        router.add_get("/connect/authorize", self._on_authorize, allow_head=False)
         router.add_route("*", "/{tail:.*}", self._on_other)
         return app
 
@@ -505,6 +564,9 @@ class FakeService:
     async def _on_token(self, request: web.Request) -> web.StreamResponse:
         return await self._serve(request, "token")
 
+    async def _on_authorize(self, request: web.Request) -> web.StreamResponse:
+        return await self._serve(request, "authorize")
+
     async def _on_other(self, request: web.Request) -> web.StreamResponse:
         return await self._serve(request, "other")
 
@@ -512,6 +574,8 @@ class FakeService:
         """The normal answer, as the real service would give it."""
         if route == "token":
             return await self._token_reply(request)
+        if route == "authorize":
+            return self._authorize_reply(request)
         if route == "other":
             return _error_reply(404)
         if not authorized:
@@ -582,10 +646,16 @@ class FakeService:
             )
         form = await request.post()
         grant_type = form.get("grant_type")
+        if grant_type == "authorization_code":
+            return self._code_grant_reply(client_id, form)
         if grant_type != "refresh_token":
             if not grant_type:
                 return _oauth_error(400, "invalid_request", "grant_type is required.")
-            return _oauth_error(400, "unsupported_grant_type", "Only refresh_token is supported.")
+            return _oauth_error(
+                400,
+                "unsupported_grant_type",
+                "Only refresh_token and authorization_code are supported.",
+            )
         refresh_token = form.get("refresh_token")
         if not isinstance(refresh_token, str) or not refresh_token:
             return _oauth_error(400, "invalid_request", "refresh_token is required.")
@@ -594,6 +664,9 @@ class FakeService:
                 400, "invalid_grant", "The refresh token is invalid, expired or already used."
             )
         del self._refresh_owners[refresh_token]  # rotation: a refresh token works once
+        return self._issue_tokens(client_id)
+
+    def _issue_tokens(self, client_id: str) -> _Reply:
         access_token = _new_access_token(self.token_lifetime)
         new_refresh_token = secrets.token_urlsafe(32)
         self._issued[access_token] = time.monotonic() + self.token_lifetime
@@ -607,6 +680,74 @@ class FakeService:
         }
         return _json_reply(200, payload, **{"Cache-Control": "no-store", "Pragma": "no-cache"})
 
+    def _authorize_reply(self, request: web.Request) -> _Reply:
+        """RFC 6749 4.1: a bad client or redirect URI is answered here, not redirected."""
+        query = request.query
+        client_id = query.get("client_id", "")
+        redirect_uri = query.get("redirect_uri", "")
+        if client_id not in self._client_secrets:
+            return _oauth_error(400, "invalid_client", "Unknown client_id.")
+        registered = self._redirect_uris.get(client_id)
+        if not (
+            redirect_uri in registered
+            if registered is not None
+            else _loopback_or_https(redirect_uri)
+        ):
+            return _oauth_error(400, "invalid_request", "redirect_uri is not registered.")
+
+        def back(**params: str) -> _Reply:
+            separator = "&" if "?" in redirect_uri else "?"
+            location = redirect_uri + separator + urlencode(params)
+            return _Reply(302, headers={"Location": location, "Cache-Control": "no-store"})
+
+        state = query.get("state")
+        echo = {"state": state} if state is not None else {}
+        if query.get("response_type") != "code":
+            return back(
+                error="unsupported_response_type",
+                error_description="Only response_type=code is supported.",
+                **echo,
+            )
+        challenge = query.get("code_challenge", "")
+        if query.get("code_challenge_method") != "S256" or not challenge:
+            return back(
+                error="invalid_request",
+                error_description="PKCE with code_challenge_method=S256 is required.",
+                **echo,
+            )
+        if not state:
+            return back(error="invalid_request", error_description="state is required.")
+        if not self.approve_authorization:
+            return back(
+                error="access_denied", error_description="The user declined the sign-in.", **echo
+            )
+        code = secrets.token_urlsafe(24)
+        self._codes[code] = _AuthorizationCode(
+            client_id, redirect_uri, challenge, time.monotonic() + _CODE_LIFETIME
+        )
+        return back(code=code, state=state)
+
+    def _code_grant_reply(self, client_id: str, form: Mapping[str, object]) -> _Reply:
+        code = form.get("code")
+        if not isinstance(code, str) or not code:
+            return _oauth_error(400, "invalid_request", "code is required.")
+        grant = self._codes.pop(code, None)  # one use only, whatever happens next
+        if grant is None or grant.client_id != client_id or time.monotonic() >= grant.expires:
+            return _oauth_error(
+                400, "invalid_grant", "The authorization code is invalid, expired or already used."
+            )
+        if form.get("redirect_uri") != grant.redirect_uri:
+            return _oauth_error(
+                400, "invalid_grant", "redirect_uri does not match the authorization request."
+            )
+        verifier = form.get("code_verifier")
+        if not isinstance(verifier, str) or not verifier:
+            return _oauth_error(400, "invalid_request", "code_verifier is required.")
+        computed = _b64url(hashlib.sha256(verifier.encode("ascii", "replace")).digest())
+        if not _same(computed, grant.code_challenge):
+            return _oauth_error(400, "invalid_grant", "The code_verifier does not match.")
+        return self._issue_tokens(client_id)
+
     # -- dispatch --------------------------------------------------------------------------
 
     async def _serve(self, request: web.Request, route: RouteName) -> web.StreamResponse:
@@ -616,6 +757,8 @@ class FakeService:
             page_index = parsed if isinstance(parsed, int) else None
         if route == "token":
             authorized = await self._client_id(request) is not None
+        elif route == "authorize":
+            authorized = request.query.get("client_id", "") in self._client_secrets
         else:
             authorized = self._bearer_accepted(request)
         entry = _LogEntry(

@@ -649,3 +649,29 @@ def test_structure_invoice_item_prefixes_the_given_path() -> None:
 
     assert info.value.path == "invoiceItems[5].quantity"
     assert str(info.value) == "invoiceItems[5].quantity: expected a number, got null"
+
+
+# --- the hand-written invoice path agrees with the cattrs-generated one ---------------
+
+
+def _invoice_variants() -> list[dict[str, object]]:
+    from myreports_async.testing import FakeService
+
+    service = FakeService(200, seed=3)
+    variants: list[dict[str, object]] = [service.invoice_json(i) for i in range(200)]
+    base = service.invoice_json(0)
+    for key in list(base):
+        if key != "invoiceid":
+            variants.append({k: v for k, v in base.items() if k != key})  # field absent
+            variants.append({**base, key: None})  # field null
+    variants.append({**base, "invoiceValue": 17})
+    variants.append({**base, "invoiceValue": 0.1, "extra": [1, 2]})
+    variants.append({"invoiceid": "only-the-id"})
+    return variants
+
+
+@pytest.mark.parametrize("obj", _invoice_variants())
+def test_fast_invoice_path_matches_the_generated_function(obj: dict[str, object]) -> None:
+    from myreports_async._codec import _INVOICE, _structure_invoice_fast
+
+    assert _structure_invoice_fast(obj) == _INVOICE.generated(obj)

@@ -1,0 +1,421 @@
+"""The OAuth2 token endpoint: building grants, reading answers, one exchange with retries.
+
+The pure part (URL check, answer parsing, error mapping) has no I/O; :class:`TokenEndpoint`
+does the POST and its retry loop, and translates aiohttp's exceptions with the same
+descriptions as the API session.
+
+Rule 1: the token URL is ``https://``, or ``http://`` only to a loopback host, exactly like
+        the client's ``base_url``: the client secret and the tokens never travel in clear
+        text.
+Rule 2: the client secret travels only in the form-encoded POST body, never in a URL, a
+        log record or an error; redirects are not followed (a 307 would re-send the body
+        to wherever it points).
+Rule 3: ``invalid_grant``, ``invalid_client`` and ``unauthorized_client`` (and any 401)
+        raise ``AuthenticationError`` carrying the endpoint's ``error_description``; any
+        other 4xx raises the exception of its status. Connection failures, timeouts and
+        the policy's ``retry_statuses`` are retried like API calls (``Retry-After``
+        honoured up to the policy's cap).
+Rule 4: a 2xx answer that is not a token answer (not JSON, no ``access_token``, a
+        ``token_type`` other than Bearer, a bad ``expires_in``) raises ``DecodeError``
+        and is not retried.
+Rule 5: an answer without ``expires_in`` is taken to live ``DEFAULT_EXPIRES_IN_S``
+        (5 minutes): renewing early costs one request, trusting a long life would cost a
+        401 and a forced refresh.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import random
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta, timezone
+from http import HTTPStatus
+from typing import Final
+
+import aiohttp
+import attrs
+import orjson
+from yarl import URL
+
+from . import _protocol
+from ._auth import TokenSet
+from ._errors import APIError, AuthenticationError, DecodeError, TransportError
+from ._retry import RetryPolicy, Sleep
+from ._session import _PERMANENT_CLIENT_ERRORS, describe_client_error, read_limited
+
+__all__ = [
+    "DEFAULT_AUTHORIZE_URL",
+    "DEFAULT_EXPIRES_IN_S",
+    "DEFAULT_SCOPES",
+    "DEFAULT_TOKEN_URL",
+    "IssuedTokens",
+    "TokenEndpoint",
+    "check_endpoint_url",
+    "oauth_error",
+    "parse_token_answer",
+]
+
+logger = logging.getLogger("myreports_async")
+
+DEFAULT_TOKEN_URL: Final = "https://login.xarios.cloud/connect/token"  # noqa: S105 (a URL)
+DEFAULT_AUTHORIZE_URL: Final = "https://login.xarios.cloud/connect/authorize"
+DEFAULT_SCOPES: Final = ("openid", "offline_access", "onboarding")
+DEFAULT_EXPIRES_IN_S: Final = 300.0
+
+#: A token answer is a few kilobytes; never read more than this of one.
+MAX_TOKEN_BODY: Final = 256 * 1024
+
+#: OAuth error codes that mean "these credentials will not work": no retry, re-authorize.
+_REFUSALS: Final = frozenset({"invalid_grant", "invalid_client", "unauthorized_client"})
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+# ---------------------------------------------------------------------------
+# Rule 1: where credentials may go
+
+
+def check_endpoint_url(url: object, *, name: str) -> URL:
+    """``url`` as a :class:`yarl.URL` if credentials may be sent to it, else ``ValueError``.
+
+    ``https://`` anywhere, ``http://`` only to a loopback host (127.0.0.0/8, ::1,
+    localhost); no user info, no fragment.
+    """
+    if not isinstance(url, str) or not url.strip():
+        raise ValueError(f"{name} must be a non-empty absolute URL")
+    try:
+        parsed = URL(url.strip())
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{name} is not a valid URL: {exc}") from None
+    if not parsed.is_absolute() or not parsed.host:
+        raise ValueError(f"{name} must be an absolute URL such as {DEFAULT_TOKEN_URL}")
+    if parsed.user is not None or parsed.password is not None:
+        raise ValueError(f"{name} must not carry credentials")
+    if parsed.fragment:
+        raise ValueError(f"{name} must not carry a fragment")
+    scheme = parsed.scheme.lower()
+    if scheme == "http":
+        if not _protocol.is_loopback_host(parsed.host):
+            raise ValueError(
+                f"{name} must use https:// (http:// is allowed only for a loopback host "
+                "such as 127.0.0.1 or localhost, so credentials never travel in clear text)"
+            )
+    elif scheme != "https":
+        raise ValueError(f"{name} scheme must be https, not {parsed.scheme!r}")
+    return parsed
+
+
+# ---------------------------------------------------------------------------
+# Rules 3 and 4: reading answers
+
+
+@attrs.frozen
+class IssuedTokens:
+    """A token answer, with what the renewal rule needs besides the :class:`TokenSet`.
+
+    ``issued_at`` is the monotonic clock when the successful request was sent: the token
+    cannot have been issued earlier, so counting its life from then errs on the safe side.
+    """
+
+    token_set: TokenSet
+    lifetime_s: float
+    issued_at: float
+
+
+def _decode_error(message: str, *, path: str | None, url: str) -> DecodeError:
+    return DecodeError(f"{message} (token endpoint {url})", path=path, url=url)
+
+
+def parse_token_answer(
+    body: bytes,
+    *,
+    url: str,
+    sent_at: datetime,
+    previous_refresh_token: str | None,
+) -> tuple[TokenSet, float]:
+    """The :class:`TokenSet` and lifetime in seconds of a 2xx token answer.
+
+    ``sent_at`` is when the request left (the expiry counts from then). An answer without
+    a ``refresh_token`` keeps ``previous_refresh_token`` (the server did not rotate it);
+    with neither, it raises ``DecodeError``. Values are never echoed in messages.
+    """
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise _decode_error("the token answer is not JSON", path=None, url=url) from None
+    if not isinstance(payload, dict):
+        raise _decode_error("the token answer is not a JSON object", path=None, url=url)
+
+    access_token = payload.get("access_token")
+    if not isinstance(access_token, str) or not _usable_token(access_token):
+        raise _decode_error(
+            "the token answer has no usable access_token", path="access_token", url=url
+        )
+
+    token_type = payload.get("token_type", "Bearer")
+    if not isinstance(token_type, str) or token_type.lower() != "bearer":
+        raise _decode_error(
+            "the token answer's token_type is not Bearer", path="token_type", url=url
+        )
+
+    refresh_token = payload.get("refresh_token")
+    if refresh_token is None:
+        refresh_token = previous_refresh_token
+        if refresh_token is None:
+            raise _decode_error(
+                "the token answer has no refresh_token (was the offline_access scope asked?)",
+                path="refresh_token",
+                url=url,
+            )
+    elif not isinstance(refresh_token, str) or not _usable_token(refresh_token):
+        raise _decode_error(
+            "the token answer's refresh_token is not usable", path="refresh_token", url=url
+        )
+
+    lifetime = _expires_in(payload.get("expires_in"), url=url)
+    token_set = TokenSet(
+        access_token=access_token,
+        refresh_token=refresh_token,
+        expires_at=sent_at + timedelta(seconds=lifetime),
+    )
+    return token_set, lifetime
+
+
+def _usable_token(value: str) -> bool:
+    return bool(value.strip()) and not any(ch in value for ch in "\r\n\x00")
+
+
+def _expires_in(raw: object, *, url: str) -> float:
+    if raw is None:
+        return DEFAULT_EXPIRES_IN_S
+    value: float | None = None
+    if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+        value = float(raw)
+    elif isinstance(raw, str):
+        # Some servers send the number as a string.
+        try:
+            value = float(raw.strip())
+        except ValueError:
+            value = None
+    if value is None or not math.isfinite(value) or value <= 0:
+        raise _decode_error(
+            "the token answer's expires_in is not a positive number", path="expires_in", url=url
+        )
+    return value
+
+
+def oauth_error(body: bytes) -> tuple[str | None, str | None]:
+    """``(error, error_description)`` of an OAuth2 error body; ``None`` for what is absent."""
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None, None
+    if not isinstance(payload, dict):
+        return None, None
+    error, description = payload.get("error"), payload.get("error_description")
+    if not isinstance(error, str) or not error.strip():
+        error = None
+    if not isinstance(description, str) or not description.strip():
+        # The API's own envelope ({"message": ...}) in front of the token endpoint.
+        message = payload.get("message")
+        description = message if isinstance(message, str) and message.strip() else None
+    return error, description
+
+
+def error_for_answer(
+    status: int, body: bytes, *, reason: str | None, url: str, retry_after: float | None
+) -> APIError:
+    """The exception for a final non-2xx token answer (Rule 3)."""
+    error, description = oauth_error(body)
+    parts = [part for part in (error, description) if part]
+    message = ": ".join(_printable(part) for part in parts) or reason or _reason_phrase(status)
+    if status == 401 or (status == 400 and error in _REFUSALS):
+        return AuthenticationError(message, status=status, url=url)
+    return _protocol.build_api_error(status, message, url=url, retry_after=retry_after)
+
+
+def _printable(text: str) -> str:
+    shown = "".join(ch if ch.isprintable() else " " for ch in text.strip())
+    return shown[:500]
+
+
+def _reason_phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return f"HTTP {status}"
+
+
+# ---------------------------------------------------------------------------
+# The exchange
+
+
+@attrs.frozen
+class _Answer:
+    status: int
+    body: bytes
+    reason: str | None
+    retry_after: str | None
+
+
+@attrs.frozen
+class _Failure:
+    description: str
+    cause: BaseException
+    transient: bool
+
+
+class TokenEndpoint:
+    """POSTs grants to one token endpoint for one OAuth client, with retries.
+
+    Not public: :class:`~myreports_async.RefreshTokenAuth` and
+    :func:`~myreports_async.authorize_with_browser` use it.
+    """
+
+    def __init__(
+        self,
+        url: URL,
+        *,
+        client_id: str,
+        client_secret: str,
+        retry: RetryPolicy,
+        timeout: float,
+        session: Callable[[], aiohttp.ClientSession],
+        user_agent: str,
+        clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] = _utcnow,
+        sleep: Sleep = asyncio.sleep,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self.url = url
+        self.shown_url = _protocol.redact_url(url)
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self._retry = retry
+        self._timeout = aiohttp.ClientTimeout(
+            total=None, connect=None, sock_connect=timeout, sock_read=timeout
+        )
+        self._session = session
+        self._user_agent = user_agent
+        self._clock = clock
+        self._now = now
+        self._sleep = sleep
+        self._rand = rand
+
+    def __repr__(self) -> str:
+        return f"TokenEndpoint(url={self.shown_url!r}, client_id={self._client_id!r})"
+
+    async def exchange(
+        self, grant: Mapping[str, str], *, previous_refresh_token: str | None = None
+    ) -> IssuedTokens:
+        """POST ``grant`` (plus the client credentials) and read the token answer."""
+        form = {**grant, "client_id": self._client_id, "client_secret": self._client_secret}
+        grant_type = grant.get("grant_type", "?")
+        failed = 0
+        cut_after_sending = False
+        while True:
+            issued_at, sent_at = self._clock(), self._now()
+            logger.debug("requesting an access token (%s) from %s", grant_type, self.shown_url)
+            outcome = await self._attempt(form)
+            if isinstance(outcome, _Answer) and 200 <= outcome.status < 300:
+                token_set, lifetime = parse_token_answer(
+                    outcome.body,
+                    url=self.shown_url,
+                    sent_at=sent_at,
+                    previous_refresh_token=previous_refresh_token,
+                )
+                return IssuedTokens(token_set, lifetime, issued_at)
+            failed += 1
+            delay = self._retry_delay(outcome, failed=failed, cut_after_sending=cut_after_sending)
+            if isinstance(outcome, _Failure):
+                # The request may have reached the server before the connection broke: a
+                # rotating server may then have spent the refresh token already.
+                cut_after_sending = True
+            logger.info(
+                "token request %d of %d to %s failed (%s); retrying in %.3fs",
+                failed,
+                self._retry.max_attempts,
+                self.shown_url,
+                _describe(outcome),
+                delay,
+            )
+            if delay > 0:
+                await self._sleep(delay)
+
+    def _retry_delay(
+        self, outcome: _Answer | _Failure, *, failed: int, cut_after_sending: bool
+    ) -> float:
+        """Seconds to wait before the next attempt, or raise the final error."""
+        policy = self._retry
+        if isinstance(outcome, _Failure):
+            if not outcome.transient or failed >= policy.max_attempts:
+                attempts = f" (after {failed} attempts)" if failed > 1 else ""
+                error = TransportError(
+                    f"token request failed: {outcome.description}{attempts}: {self.shown_url}",
+                    url=self.shown_url,
+                )
+                if not isinstance(outcome.cause, aiohttp.ClientResponseError):
+                    error.__cause__ = outcome.cause
+                error.__suppress_context__ = True
+                raise error
+            return policy.backoff(failed, rand=self._rand)
+
+        retry_after = (
+            _protocol.parse_retry_after(outcome.retry_after, now=self._now())
+            if policy.respect_retry_after
+            else None
+        )
+
+        def final() -> APIError:
+            error = error_for_answer(
+                outcome.status,
+                outcome.body,
+                reason=outcome.reason,
+                url=self.shown_url,
+                retry_after=retry_after,
+            )
+            if cut_after_sending and isinstance(error, AuthenticationError):
+                error = AuthenticationError(
+                    f"{error.message} (an earlier attempt was cut off after it was sent; "
+                    "the server may have rotated the refresh token then)",
+                    status=error.status,
+                    url=error.url,
+                )
+            return error
+
+        if not policy.should_retry_status(outcome.status) or failed >= policy.max_attempts:
+            raise final()
+        if retry_after is not None:
+            if retry_after > policy.max_retry_after:
+                raise final()
+            return retry_after
+        return policy.backoff(failed, rand=self._rand)
+
+    async def _attempt(self, form: Mapping[str, str]) -> _Answer | _Failure:
+        headers = {"Accept": "application/json", "User-Agent": self._user_agent}
+        try:
+            async with self._session().post(
+                self.url,
+                data=dict(form),
+                headers=headers,
+                timeout=self._timeout,
+                allow_redirects=False,
+            ) as resp:
+                body = await read_limited(resp, MAX_TOKEN_BODY)
+                return _Answer(resp.status, body, resp.reason, resp.headers.get("Retry-After"))
+        except _PERMANENT_CLIENT_ERRORS as exc:
+            return _Failure(describe_client_error(exc), exc, transient=False)
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            return _Failure(describe_client_error(exc), exc, transient=True)
+
+
+def _describe(outcome: _Answer | _Failure) -> str:
+    if isinstance(outcome, _Answer):
+        error, _ = oauth_error(outcome.body)
+        return f"HTTP {outcome.status}" + (f" {error}" if error else "")
+    return outcome.description
