@@ -50,7 +50,8 @@ from yarl import URL
 from ._codec import decode_invoice_detail, structure_invoice_item
 from ._errors import DecodeError, TransportError
 from ._models import InvoiceDetail, InvoiceItem
-from ._session import ApiSession, body_length, stream_body
+from ._session import ApiSession
+from ._transport import body_length, stream_body
 
 if TYPE_CHECKING:
     import aiohttp

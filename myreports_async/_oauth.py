@@ -44,7 +44,7 @@ from . import _protocol
 from ._auth import TokenSet
 from ._errors import APIError, AuthenticationError, DecodeError, TransportError
 from ._retry import RetryPolicy, Sleep
-from ._session import _PERMANENT_CLIENT_ERRORS, describe_client_error, read_limited
+from ._transport import PERMANENT_CLIENT_ERRORS, describe_client_error, read_limited
 
 __all__ = [
     "DEFAULT_AUTHORIZE_URL",
@@ -408,7 +408,7 @@ class TokenEndpoint:
             ) as resp:
                 body = await read_limited(resp, MAX_TOKEN_BODY)
                 return _Answer(resp.status, body, resp.reason, resp.headers.get("Retry-After"))
-        except _PERMANENT_CLIENT_ERRORS as exc:
+        except PERMANENT_CLIENT_ERRORS as exc:
             return _Failure(describe_client_error(exc), exc, transient=False)
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             return _Failure(describe_client_error(exc), exc, transient=True)

@@ -31,6 +31,7 @@ from ._auth import TokenProvider
 from ._codec import error_message
 from ._errors import APIError, AuthenticationError, TransportError
 from ._retry import CoolDown, RetryPolicy, Sleep
+from ._transport import PERMANENT_CLIENT_ERRORS, describe_client_error, read_limited
 
 __all__ = ["ApiSession"]
 
@@ -43,17 +44,6 @@ MAX_ERROR_BODY: Final = 64 * 1024
 
 #: How one attempt's body is read once the status is a success (I/O only, no parsing).
 Reader = Callable[[aiohttp.ClientResponse], Awaitable[T]]
-
-# aiohttp errors that say the request can never succeed as it stands: a certificate
-# that does not verify, a URL or redirect that cannot be followed, a proxy refusing.
-_PERMANENT_CLIENT_ERRORS: Final = (
-    aiohttp.ClientSSLError,
-    aiohttp.ServerFingerprintMismatch,
-    aiohttp.InvalidURL,
-    aiohttp.RedirectClientError,
-    aiohttp.NonHttpUrlClientError,
-    aiohttp.ClientResponseError,
-)
 
 
 @attrs.frozen
@@ -72,78 +62,6 @@ class _TransportFailure:
     description: str
     cause: BaseException
     transient: bool
-
-
-def describe_client_error(exc: BaseException) -> str:
-    """A one-line account of a network failure that never carries request headers."""
-    if isinstance(exc, aiohttp.SocketTimeoutError):
-        return "timed out waiting for data from the server"
-    if isinstance(exc, aiohttp.ConnectionTimeoutError):
-        return "timed out connecting to the server"
-    if isinstance(exc, asyncio.TimeoutError):
-        return "timed out"
-    if isinstance(exc, aiohttp.ClientPayloadError):
-        return "the connection was cut while the response body was being read"
-    if isinstance(exc, aiohttp.ServerDisconnectedError):
-        return "the server closed the connection before answering"
-    if isinstance(exc, aiohttp.ClientSSLError):
-        return f"TLS failure: {exc}"
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return f"cannot connect to {exc.host}:{exc.port}: {exc.os_error.strerror or exc.os_error}"
-    if isinstance(exc, aiohttp.ClientResponseError):
-        # Its str() is safe, but request_info holds our headers: never chain it.
-        return f"{type(exc).__name__}: {exc.message or exc.status}"
-    return f"{type(exc).__name__}: {exc}"
-
-
-async def read_limited(resp: aiohttp.ClientResponse, limit: int) -> bytes:
-    """Up to ``limit`` bytes of a body (the rest is left for the connection to discard)."""
-    chunks: list[bytes] = []
-    size = 0
-    while size < limit:
-        chunk = await resp.content.read(limit - size)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks)
-
-
-#: Bytes asked of the connection at a time when a body is streamed to a sink.
-STREAM_CHUNK_SIZE: Final = 64 * 1024
-
-
-def body_length(resp: aiohttp.ClientResponse) -> int | None:
-    """The number of body bytes the client will read, when the server said (``Content-Length``).
-
-    ``None`` without the header, or when a content coding (gzip...) makes it count other
-    bytes than the decoded ones the client reads.
-    """
-    coding = resp.headers.get("Content-Encoding", "").strip().lower()
-    if coding not in ("", "identity"):
-        return None
-    return resp.content_length
-
-
-async def stream_body(
-    resp: aiohttp.ClientResponse,
-    write: Callable[[bytes], object],
-    *,
-    chunk_size: int = STREAM_CHUNK_SIZE,
-) -> int:
-    """Hand a 2xx body to ``write`` chunk by chunk, never whole in memory; return its size.
-
-    A body that ends short of its ``Content-Length`` raises ``ClientPayloadError``: to
-    :meth:`ApiSession.request` that is the cut connection it is, retried like one.
-    """
-    expected = body_length(resp)
-    received = 0
-    async for chunk in resp.content.iter_chunked(chunk_size):
-        received += len(chunk)
-        write(chunk)
-    if expected is not None and received != expected:
-        raise aiohttp.ClientPayloadError(f"the body ended after {received} of its {expected} bytes")
-    return received
 
 
 class ApiSession:
@@ -344,7 +262,7 @@ class ApiSession:
                 body = await read_limited(resp, MAX_ERROR_BODY)
                 message = error_message(body) or resp.reason or _reason_phrase(resp.status)
                 return _ErrorAnswer(resp.status, message, resp.headers.get("Retry-After"))
-        except _PERMANENT_CLIENT_ERRORS as exc:
+        except PERMANENT_CLIENT_ERRORS as exc:
             return _TransportFailure(describe_client_error(exc), exc, transient=False)
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             return _TransportFailure(describe_client_error(exc), exc, transient=True)

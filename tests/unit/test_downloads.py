@@ -13,7 +13,7 @@ import pytest
 
 from myreports_async import DecodeError, InvoiceItem, TransportError, _downloads
 from myreports_async._codec import decode_invoice_detail
-from myreports_async._session import stream_body
+from myreports_async._transport import stream_body
 
 URL = "https://api.na.myreports.cloud/api/v1.0/billingdata/abc/detail"
 
