@@ -1,4 +1,5 @@
-"""Developer sessions: ``nox -s tests``, ``nox -s lint``, ``nox -s typecheck``, ``nox -s docs``."""
+"""Developer sessions: ``nox -s tests``, ``nox -s lint``, ``nox -s typecheck``, ``nox -s docs``;
+the long reliability runs ``nox -s fuzz``, ``nox -s soak`` and ``nox -s dev``."""
 
 from __future__ import annotations
 
@@ -12,6 +13,10 @@ nox.options.sessions = ["tests", "lint", "typecheck"]
 nox.options.reuse_existing_virtualenvs = True
 
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+
+# The suite's property tests and TLS tests need these beside the `test` extra (they are in
+# the `dev` extra too; keep the two in step).
+RELIABILITY_TEST_DEPS = ["hypothesis>=6.100", "trustme>=1.1"]
 
 
 def _expose_pyenv_interpreters() -> None:
@@ -38,8 +43,54 @@ _expose_pyenv_interpreters()
 def tests(session: nox.Session) -> None:
     """The test suite on every supported Python."""
     # examples: the documentation's example programs (FastAPI, SQLite) and their tests.
-    session.install("-e", ".[test,examples]")
+    session.install("-e", ".[test,examples]", *RELIABILITY_TEST_DEPS)
     session.run("pytest", *session.posargs)
+
+
+@nox.session(python="3.11")
+def fuzz(session: nox.Session) -> None:
+    """The property tests with the ``soak`` Hypothesis profile: 50 times the examples."""
+    session.install("-e", ".[test]", *RELIABILITY_TEST_DEPS)
+    session.run(
+        "pytest",
+        "-q",
+        "tests/unit/test_fuzz.py",
+        "--hypothesis-show-statistics",
+        *session.posargs,
+        env={"HYPOTHESIS_PROFILE": "soak"},
+    )
+
+
+@nox.session(python="3.11")
+def soak(session: nox.Session) -> None:
+    """Stream 1,000,000 invoices through ~5% random transient faults; print the tally."""
+    session.install("-e", ".[test]", *RELIABILITY_TEST_DEPS)
+    session.run(
+        "pytest",
+        "-q",
+        "-s",
+        "tests/integration/test_soak.py",
+        *session.posargs,
+        env={"MYREPORTS_SOAK_INVOICES": "1000000"},
+    )
+
+
+@nox.session(python="3.11")
+def dev(session: nox.Session) -> None:
+    """The whole suite under ``python -X dev``, warnings as errors, asyncio debug mode."""
+    session.install("-e", ".[test,examples]", *RELIABILITY_TEST_DEPS)
+    session.run(
+        "python",
+        "-X",
+        "dev",
+        "-W",
+        "error",
+        "-m",
+        "pytest",
+        "-q",
+        *session.posargs,
+        env={"PYTHONASYNCIODEBUG": "1"},
+    )
 
 
 @nox.session(python="3.11")
@@ -63,3 +114,14 @@ def docs(session: nox.Session) -> None:
     session.install("-e", ".[docs]", "ruff")  # mkdocstrings formats signatures with ruff
     # NO_MKDOCS_2_WARNING: mkdocs-material prints a banner about MkDocs 2.0 otherwise.
     session.run("mkdocs", "build", "--strict", *session.posargs, env={"NO_MKDOCS_2_WARNING": "1"})
+
+
+@nox.session(python="3.11")
+def bench(session: nox.Session) -> None:
+    """The listing benchmark; writes docs/performance.md and docs/performance.png.
+
+    Not in the default sessions: it takes a few minutes and wants a quiet machine.
+    Extra arguments go to the benchmark (``nox -s bench -- --quick``).
+    """
+    session.install("-e", ".[bench]")
+    session.run("python", "benchmarks/bench_listing.py", "--write-docs", "--nox", *session.posargs)

@@ -8,6 +8,11 @@ with a path prefix)::
 
     /api/v1.0/billingdata                             no delay, every invoice
     /d/{delay_ms}/n/{count}/api/v1.0/billingdata      delay, then the first `count` invoices
+    /d/{delay_ms}/n/{count}/r/{rps}/{burst}/{bucket}/api/v1.0/billingdata
+                                                      the same behind a token bucket of
+                                                      `rps` requests/s holding `burst`, one
+                                                      bucket per `bucket` name: beyond it,
+                                                      429 with a fractional Retry-After
 
 ``count`` must be a multiple of the page size it is read with to be served from the
 pre-serialized pages; other combinations are built on demand (and remembered), which is
@@ -26,15 +31,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import socket
 import sys
 import threading
+import time
 from datetime import date, timedelta
 
 import orjson
 from aiohttp import web
 
-__all__ = ["PagedCollection", "base_path", "invoice_dict", "page_body", "serve"]
+__all__ = ["PagedCollection", "TokenBucket", "base_path", "invoice_dict", "page_body", "serve"]
 
 _PATH = "/api/v1.0/billingdata"
 _TENANTS = 40
@@ -130,14 +137,37 @@ def base_path(delay_ms: int, count: int) -> str:
     return f"/d/{delay_ms}/n/{count}"
 
 
-def _error(status: int, message: str) -> web.Response:
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
     return web.json_response(
         {"error": status, "message": message, "status": "error", "timestamp": _timestamp(0)},
         status=status,
+        headers=headers,
     )
 
 
+class TokenBucket:
+    """``rate`` requests per second, up to ``burst`` at once: a gateway's rate limit."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate = rate
+        self.burst = max(1.0, burst)
+        self._held = self.burst
+        self._at = time.monotonic()
+
+    def take(self) -> float | None:
+        """``None`` if a request may pass now, else the seconds until one may."""
+        now = time.monotonic()
+        self._held = min(self.burst, self._held + (now - self._at) * self.rate)
+        self._at = now
+        if self._held >= 1:
+            self._held -= 1
+            return None
+        return (1 - self._held) / self.rate
+
+
 def make_app(collection: PagedCollection) -> web.Application:
+    buckets: dict[tuple[str, str, str], TokenBucket] = {}
+
     async def billingdata(request: web.Request) -> web.Response:
         if not request.headers.get("Authorization", "").startswith("Bearer "):
             return _error(401, "Unauthorized")
@@ -152,6 +182,17 @@ def make_app(collection: PagedCollection) -> web.Application:
             return _error(400, "Bad Request")
         if delay_ms:
             await asyncio.sleep(delay_ms / 1000)
+        rps = request.match_info.get("rps")
+        if rps is not None:
+            burst = request.match_info["burst"]
+            key = (rps, burst, request.match_info["bucket"])
+            bucket = buckets.get(key)
+            if bucket is None:
+                bucket = buckets[key] = TokenBucket(float(rps), float(burst))
+            wait = bucket.take()
+            if wait is not None:
+                retry_after = f"{math.ceil(wait * 1000) / 1000:.3f}"
+                return _error(429, "Too Many Requests", {"Retry-After": retry_after})
         return web.Response(
             body=collection.page(index, size, count), content_type="application/json"
         )
@@ -159,6 +200,7 @@ def make_app(collection: PagedCollection) -> web.Application:
     app = web.Application()
     app.router.add_get(_PATH, billingdata)
     app.router.add_get("/d/{delay}/n/{count}" + _PATH, billingdata)
+    app.router.add_get("/d/{delay}/n/{count}/r/{rps}/{burst}/{bucket}" + _PATH, billingdata)
     return app
 
 

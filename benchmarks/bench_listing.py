@@ -1,23 +1,31 @@
-"""Listing throughput and memory: the client against a plain aiohttp loop, over loopback.
+"""Listing throughput, decoding, rate limits and memory: the client against plain loops.
 
-Usage::
+Usage (``nox -s bench`` runs the first with ``--write-docs``)::
 
     python benchmarks/bench_listing.py                 # the full run (200,000 invoices)
     python benchmarks/bench_listing.py --quick         # a small smoke run
     python benchmarks/bench_listing.py --profile       # plus a cProfile of the client
+    python benchmarks/bench_listing.py --write-docs    # also docs/performance.md and .png
 
 A local server process (``_server.py``) serves pre-serialized pages, immediately or after
 a per-request delay, selected by a path prefix of the base URL, so every configuration is
 measured side by side in one run against one server. Measured:
 
 1. invoices/s for (a) a plain aiohttp loop, sequential pages, ``await resp.json()`` into
-   dicts, and (b) ``MyReportsClient.iter_invoices`` (typed records) at prefetch 1, 4 and
-   8, each at 0 ms and 20 ms; every configuration runs ``--repeats`` times, interleaved,
-   and the median is reported;
+   dicts, (b) the same loop validating each page into pydantic v2 models
+   (``TypeAdapter.validate_json``), (c) a plain httpx loop into dicts, and (d)
+   ``MyReportsClient.iter_invoices`` (typed records) at prefetch 1, 4 and 8, each at 0 ms
+   and 20 ms; every configuration runs ``--repeats`` times, interleaved, and the median is
+   reported;
 2. peak memory of streaming N and 5N invoices through the client (prefetch 4), each in a
    fresh subprocess: peak RSS above the peak after imports (the highest of
    ``--memory-repeats`` processes), and tracemalloc's peak (one process);
-3. the targets, PASS/FAIL (informative: the exit status is 0 either way).
+3. a rate limit: 20 requests/s (token bucket, burst 1, 429 with Retry-After) at 20 ms,
+   the client at prefetch 8 with its adaptive window against the same with a fixed window
+   of 8: time against the ideal (pages / rate) and the share of requests answered 429;
+4. the decode cost of one page body, side by side: the client's codec, pydantic v2 and
+   msgspec (the practical floor) into equivalent classes;
+5. the targets, PASS/FAIL (informative: the exit status is 0 either way).
 
 Everything stays on 127.0.0.1.
 """
@@ -43,15 +51,22 @@ import tracemalloc
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 
 import _server
 import aiohttp
+import attrs
+import httpx
+import msgspec
 import orjson
+import pydantic
 
 import myreports_async
 from myreports_async import MyReportsClient, RetryPolicy
 from myreports_async._codec import decode_invoice_page as decode_page
+from myreports_async._concurrency import AdaptiveConcurrency
 
 HERE = Path(__file__).resolve().parent
 TOKEN = "benchmark-token"  # noqa: S105 - the loopback server accepts any bearer token
@@ -71,9 +86,17 @@ LISTING_MODULES = (
 )
 
 # The targets the numbers are checked against.
-TARGET_PREFETCH4_AT_20MS = 3.0  # prefetch 4 vs the plain sequential loop, at 20 ms
+TARGET_PREFETCH8_AT_20MS = 6.0  # prefetch 8 vs the plain sequential loop, at 20 ms
 TARGET_MEMORY_GROWTH = 0.10  # peak memory at 5N within 10% of N
-TARGET_CLIENT_AT_0MS = 0.5  # the client at its default prefetch vs the plain loop, at 0 ms
+TARGET_CLIENT_AT_0MS = 0.6  # the client at its default prefetch vs the plain loop, at 0 ms
+TARGET_RATE_TIME = 1.25  # adaptive listing time vs the ideal (pages / rate)
+TARGET_RATE_429 = 0.10  # share of requests answered 429, adaptive
+
+# The rate-limit scenario.
+RATE_LIMIT = 20.0  # requests per second
+RATE_LATENCY_MS = 20
+RATE_PREFETCH = 8
+RATE_BURST = 5  # requests the bucket holds: a quarter of a second at 20 requests/s
 
 
 # --- the server process --------------------------------------------------------------
@@ -165,6 +188,97 @@ async def client_loop(base_url: str, page_size: int, prefetch: int) -> int:
     return count
 
 
+class PydanticInvoice(pydantic.BaseModel):
+    """The same record as ``Invoice``, as a frozen pydantic v2 model."""
+
+    model_config = pydantic.ConfigDict(frozen=True)
+
+    invoice_id: str = pydantic.Field(alias="invoiceid")
+    tenant_id: str | None = pydantic.Field(None, alias="tenantId")
+    invoice_number: str | None = pydantic.Field(None, alias="invoiceNumber")
+    customer_name: str | None = pydantic.Field(None, alias="customerName")
+    billing_period_start: datetime | None = pydantic.Field(None, alias="billingPeriodStart")
+    billing_period_end: datetime | None = pydantic.Field(None, alias="billingPeriodEnd")
+    invoice_value: Decimal | None = pydantic.Field(None, alias="invoiceValue")
+
+
+class PydanticPage(pydantic.BaseModel):
+    data: list[PydanticInvoice]
+    timestamp: datetime | None = None
+
+
+PYDANTIC_PAGE = pydantic.TypeAdapter(PydanticPage)
+
+
+@attrs.frozen
+class MsgspecInvoice:
+    """The same attrs record, with the JSON keys as attribute names: msgspec decodes attrs
+    classes by attribute name and has no rename for them."""
+
+    invoiceid: str
+    tenantId: str | None = None
+    invoiceNumber: str | None = None
+    customerName: str | None = None
+    billingPeriodStart: datetime | None = None
+    billingPeriodEnd: datetime | None = None
+    invoiceValue: Decimal | None = None
+
+
+class MsgspecPage(msgspec.Struct):
+    data: list[MsgspecInvoice]
+    timestamp: datetime | None = None
+
+
+MSGSPEC_PAGE = msgspec.json.Decoder(MsgspecPage)
+
+
+async def pydantic_loop(base_url: str, page_size: int) -> int:
+    """The plain aiohttp loop, each page validated into pydantic models from its bytes."""
+    url = f"{base_url}/api/v1.0/billingdata"
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    count = largest = index = 0
+    last_id = None
+    async with aiohttp.ClientSession(headers=headers) as session:
+        while True:
+            params = {"pageIndex": str(index), "pageSize": str(page_size)}
+            async with session.get(url, params=params) as resp:
+                resp.raise_for_status()
+                body = await resp.read()
+            data = PYDANTIC_PAGE.validate_json(body).data
+            for item in data:
+                last_id = item.invoice_id
+                count += 1
+            if not data or len(data) < largest:
+                break
+            largest = max(largest, len(data))
+            index += 1
+    _check_last(last_id, count)
+    return count
+
+
+async def httpx_loop(base_url: str, page_size: int) -> int:
+    """A plain httpx loop: sequential pages, ``resp.json()`` into dicts."""
+    url = f"{base_url}/api/v1.0/billingdata"
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    count = largest = index = 0
+    last_id = None
+    async with httpx.AsyncClient(headers=headers) as session:
+        while True:
+            params = {"pageIndex": str(index), "pageSize": str(page_size)}
+            resp = await session.get(url, params=params)
+            resp.raise_for_status()
+            data = resp.json()["data"]
+            for item in data:
+                last_id = item["invoiceid"]
+                count += 1
+            if not data or len(data) < largest:
+                break
+            largest = max(largest, len(data))
+            index += 1
+    _check_last(last_id, count)
+    return count
+
+
 def _check_last(last_id: str | None, count: int) -> None:
     expected = f"{count - 1:024x}" if count else None
     if last_id != expected:
@@ -178,7 +292,8 @@ def _check_last(last_id: str | None, count: int) -> None:
 class Config:
     name: str
     latency_ms: int
-    prefetch: int | None  # None: the plain loop
+    prefetch: int | None  # None: one of the plain loops
+    loop: Callable[[str, int], Awaitable[int]] | None = None  # the plain loop, if one
     rates: list[float] = field(default_factory=list)
 
     @property
@@ -186,10 +301,17 @@ class Config:
         return statistics.median(self.rates)
 
 
+PLAIN = "plain aiohttp, sequential, resp.json() dicts"
+PYDANTIC = "plain aiohttp, sequential, pydantic v2 models"
+HTTPX = "plain httpx, sequential, resp.json() dicts"
+
+
 def configurations() -> list[Config]:
     configs: list[Config] = []
     for latency in LATENCIES_MS:
-        configs.append(Config("plain aiohttp, sequential, resp.json() dicts", latency, None))
+        configs.append(Config(PLAIN, latency, None, plain_loop))
+        configs.append(Config(PYDANTIC, latency, None, pydantic_loop))
+        configs.append(Config(HTTPX, latency, None, httpx_loop))
         configs.extend(
             Config(f"client, typed records, prefetch {p}", latency, p) for p in PREFETCHES
         )
@@ -198,8 +320,9 @@ def configurations() -> list[Config]:
 
 def _runner(config: Config, server: Server, count: int, page_size: int) -> Awaitable[int]:
     base = server.base_url(config.latency_ms, count)
-    if config.prefetch is None:
-        return plain_loop(base, page_size)
+    if config.loop is not None:
+        return config.loop(base, page_size)
+    assert config.prefetch is not None
     return client_loop(base, page_size, config.prefetch)
 
 
@@ -220,8 +343,9 @@ async def measure_throughput(
     configs = configurations()
     # Warm up both paths (imports, connection pools, the codec) on a few pages.
     warm = min(invoices, 5 * page_size)
-    for config in configs[: 1 + len(PREFETCHES)]:
-        await _runner(config, server, warm, page_size)
+    for config in configs:
+        if config.latency_ms == 0:
+            await _runner(config, server, warm, page_size)
     for repeat in range(repeats):
         # Interleaved, starting at a different configuration each round, so that a slow
         # spell of the machine does not land on one configuration only.
@@ -238,8 +362,8 @@ async def measure_throughput(
     return configs
 
 
-def plain_for(configs: Sequence[Config], latency_ms: int) -> Config:
-    return next(c for c in configs if c.latency_ms == latency_ms and c.prefetch is None)
+def plain_for(configs: Sequence[Config], latency_ms: int, name: str = PLAIN) -> Config:
+    return next(c for c in configs if c.latency_ms == latency_ms and c.name == name)
 
 
 def throughput_table(configs: Sequence[Config]) -> str:
@@ -253,6 +377,111 @@ def throughput_table(configs: Sequence[Config]) -> str:
         rows.append(
             f"| {config.latency_ms} ms | {config.name} | {config.median:,.0f} "
             f"| {min(config.rates):,.0f} to {max(config.rates):,.0f} | {ratio:.2f}x |"
+        )
+    return "\n".join(rows)
+
+
+# --- the rate limit ------------------------------------------------------------------
+
+
+@dataclass
+class RateRun:
+    """One listing against the rate-limited route."""
+
+    seconds: float
+    requests: int
+    throttled: int
+
+
+@dataclass
+class RateConfig:
+    name: str
+    adaptive: bool
+    runs: list[RateRun] = field(default_factory=list)
+
+    @property
+    def median_seconds(self) -> float:
+        return statistics.median(r.seconds for r in self.runs)
+
+    @property
+    def median_429_share(self) -> float:
+        return statistics.median(r.throttled / r.requests for r in self.runs)
+
+
+async def rate_limited_listing(base_url: str, page_size: int, *, adaptive: bool) -> RateRun:
+    """The client at prefetch 8 against the token bucket, counting every answer's status."""
+    statuses: list[int] = []
+
+    async def on_request_end(
+        session: aiohttp.ClientSession, context: object, params: aiohttp.TraceRequestEndParams
+    ) -> None:
+        statuses.append(params.response.status)
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_end.append(on_request_end)
+    # Enough attempts that no page gives up while the window looks for the limit.
+    retry = RetryPolicy(max_attempts=1000, initial_backoff=0.01, max_backoff=0.1)
+    count = 0
+    last_id = None
+    start = time.perf_counter()
+    async with (
+        aiohttp.ClientSession(trace_configs=[trace]) as session,
+        MyReportsClient(TOKEN, base_url=base_url, retry=retry, session=session) as client,
+    ):
+        if not adaptive:
+            # A fixed window of 8: what the client did before the window adapted.
+            client._http.concurrency = AdaptiveConcurrency(ceiling=RATE_PREFETCH, adaptive=False)
+        async for invoice in client.iter_invoices(page_size=page_size, prefetch=RATE_PREFETCH):
+            last_id = invoice.invoice_id
+            count += 1
+    elapsed = time.perf_counter() - start
+    _check_last(last_id, count)
+    return RateRun(elapsed, len(statuses), statuses.count(429))
+
+
+async def measure_rate_limit(
+    server: Server, *, invoices: int, page_size: int, repeats: int
+) -> list[RateConfig]:
+    configs = [
+        RateConfig(f"client prefetch {RATE_PREFETCH}, adaptive window", adaptive=True),
+        RateConfig(f"client prefetch {RATE_PREFETCH}, fixed window of 8", adaptive=False),
+    ]
+    for repeat in range(repeats):
+        for config in configs if repeat % 2 == 0 else configs[::-1]:
+            # A fresh bucket for every run: each starts from the same (full) bucket.
+            base = (
+                f"{server.base_url(RATE_LATENCY_MS, invoices)}/r/{RATE_LIMIT:g}/{RATE_BURST}/"
+                f"{'a' if config.adaptive else 'f'}{repeat}"
+            )
+            run = await rate_limited_listing(base, page_size, adaptive=config.adaptive)
+            config.runs.append(run)
+            print(
+                f"  rate run {repeat + 1}/{repeats}  {config.name:<40} {run.seconds:6.2f} s  "
+                f"{run.throttled}/{run.requests} answered 429",
+                file=sys.stderr,
+                flush=True,
+            )
+    return configs
+
+
+def rate_ideal_seconds(invoices: int, page_size: int) -> float:
+    """Pages (the last, empty one included) divided by the rate."""
+    return (invoices // page_size + 1) / RATE_LIMIT
+
+
+def rate_table(configs: Sequence[RateConfig], invoices: int, page_size: int) -> str:
+    ideal = rate_ideal_seconds(invoices, page_size)
+    rows = [
+        f"| {RATE_LIMIT:g} requests/s (burst {RATE_BURST}), {RATE_LATENCY_MS} ms, "
+        f"{invoices:,} invoices (ideal {ideal:.2f} s) | seconds (median) | x ideal "
+        "| requests | answered 429 |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for c in configs:
+        requests = statistics.median(r.requests for r in c.runs)
+        rows.append(
+            f"| {c.name} | {c.median_seconds:.2f} | {c.median_seconds / ideal:.2f}x "
+            f"| {requests:,.0f} | {c.median_429_share:.1%} |"
         )
     return "\n".join(rows)
 
@@ -383,31 +612,48 @@ def memory_table(results: Sequence[Memory], invoices: int) -> str:
 # --- decode cost, in-process ---------------------------------------------------------
 
 
-def decode_costs(page_size: int, rounds: int = 20) -> str:
-    """Per-record cost of turning one page body into records, without any I/O.
+CLIENT_DECODE = "client page decode (orjson + attrs records, cattrs fallback)"
+PYDANTIC_DECODE = "pydantic v2 TypeAdapter(page model).validate_json"
+MSGSPEC_DECODE = "msgspec json.decode into an equivalent attrs class"
 
-    Best of ``rounds``: stdlib ``json.loads`` (what ``resp.json()`` runs), ``orjson.loads``,
-    and the client's page decoder (orjson plus the cattrs/attrs records). Uses a private
-    module of the package: it is a diagnosis, not the contract.
+
+def decode_costs(page_size: int, rounds: int = 5, number: int = 20) -> dict[str, float]:
+    """µs per record of turning one page body into records, without any I/O.
+
+    Each step runs ``number`` times per round, rounds interleaved across the steps, and
+    the median of the ``rounds`` is kept (the same page bytes for every step). Uses a
+    private module of the package: it is a diagnosis, not the contract.
     """
     body = _server.page_body(0, [_server.invoice_dict(i) for i in range(page_size)])
-    steps: list[tuple[str, Callable[[], object]]] = [
-        ("json.loads (stdlib; what resp.json() runs)", lambda: json.loads(body)),
-        ("orjson.loads", lambda: orjson.loads(body)),
-        ("client page decode (orjson + typed records)", lambda: decode_page(body, index=0)),
-    ]
+    steps: dict[str, Callable[[], object]] = {
+        "json.loads (stdlib; what resp.json() runs)": lambda: json.loads(body),
+        "orjson.loads (dicts only)": lambda: orjson.loads(body),
+        CLIENT_DECODE: lambda: decode_page(body, index=0),
+        PYDANTIC_DECODE: lambda: PYDANTIC_PAGE.validate_json(body),
+        MSGSPEC_DECODE: lambda: MSGSPEC_PAGE.decode(body),
+    }
+    for step in steps.values():
+        step()  # warm: caches, lazily built validators
+    samples: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(rounds):
+        for name, step in steps.items():
+            gc.collect()
+            start = time.perf_counter()
+            for _ in range(number):
+                step()
+            samples[name].append((time.perf_counter() - start) / number / page_size * 1e6)
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def decode_table(costs: dict[str, float], page_size: int) -> str:
+    client = costs[CLIENT_DECODE]
     rows = [
-        f"| step, one page of {page_size} ({len(body) / 1024:,.0f} KiB) | µs per record "
-        "| records/s, one core |",
+        f"| one page of {page_size} invoices, bytes to records | µs per record (median) "
+        "| client / this |",
         "| --- | ---: | ---: |",
     ]
-    for name, step in steps:
-        best = float("inf")
-        for _ in range(rounds):
-            start = time.perf_counter()
-            step()
-            best = min(best, time.perf_counter() - start)
-        rows.append(f"| {name} | {best / page_size * 1e6:.2f} | {page_size / best:,.0f} |")
+    for name, cost in costs.items():
+        rows.append(f"| {name} | {cost:.2f} | {client / cost:.2f} |")
     return "\n".join(rows)
 
 
@@ -461,18 +707,53 @@ def load_average() -> str:
         return "n/a"
 
 
-def targets(configs: Sequence[Config], memory: Sequence[Memory]) -> list[tuple[bool, str]]:
+@dataclass
+class Results:
+    invoices: int
+    page_size: int
+    repeats: int
+    memory_n: int
+    rate_invoices: int
+    configs: list[Config]
+    memory: list[Memory]
+    rates: list[RateConfig]
+    decode: dict[str, float]
+
+
+def _ratio(configs: Sequence[Config], latency_ms: int, prefetch: int) -> float:
+    client = next(c for c in configs if c.latency_ms == latency_ms and c.prefetch == prefetch)
+    return client.median / plain_for(configs, latency_ms).median
+
+
+def targets(r: Results) -> list[tuple[bool, str]]:
     checks: list[tuple[bool, str]] = []
-    plain20 = plain_for(configs, 20).median
-    p4 = next(c for c in configs if c.latency_ms == 20 and c.prefetch == 4).median
+    at0 = {p: _ratio(r.configs, 0, p) for p in PREFETCHES}
+    others = ", ".join(f"prefetch {p}: {x:.2f}x" for p, x in at0.items())
     checks.append(
         (
-            p4 >= TARGET_PREFETCH4_AT_20MS * plain20,
-            f"20 ms: client prefetch 4 >= {TARGET_PREFETCH4_AT_20MS:g}x plain sequential "
-            f"({p4 / plain20:.2f}x)",
+            at0[DEFAULT_PREFETCH] >= TARGET_CLIENT_AT_0MS,
+            f"0 ms: client (typed records, default prefetch {DEFAULT_PREFETCH}) >= "
+            f"{TARGET_CLIENT_AT_0MS:g}x the plain dict loop ({others})",
         )
     )
-    for m in memory:
+    pydantic0 = plain_for(r.configs, 0, PYDANTIC).median
+    client0 = next(c for c in r.configs if c.latency_ms == 0 and c.prefetch == DEFAULT_PREFETCH)
+    checks.append(
+        (
+            client0.median > pydantic0,
+            f"0 ms: client (prefetch {DEFAULT_PREFETCH}) ahead of the pydantic loop "
+            f"({client0.median / pydantic0:.2f}x it)",
+        )
+    )
+    p8 = _ratio(r.configs, 20, 8)
+    checks.append(
+        (
+            p8 >= TARGET_PREFETCH8_AT_20MS,
+            f"20 ms: client prefetch 8 >= {TARGET_PREFETCH8_AT_20MS:g}x the plain sequential "
+            f"loop ({p8:.2f}x; prefetch 4: {_ratio(r.configs, 20, 4):.2f}x)",
+        )
+    )
+    for m in r.memory:
         checks.append(
             (
                 m.ratio <= 1 + TARGET_MEMORY_GROWTH,
@@ -480,17 +761,149 @@ def targets(configs: Sequence[Config], memory: Sequence[Memory]) -> list[tuple[b
                 f"({m.ratio:.3f})",
             )
         )
-    plain0 = plain_for(configs, 0).median
-    at0 = {c.prefetch: c.median / plain0 for c in configs if c.latency_ms == 0 and c.prefetch}
-    others = ", ".join(f"prefetch {p}: {r:.2f}x" for p, r in at0.items())
+    ideal = rate_ideal_seconds(r.rate_invoices, r.page_size)
+    adaptive, fixed = r.rates
     checks.append(
         (
-            at0[DEFAULT_PREFETCH] >= TARGET_CLIENT_AT_0MS,
-            f"0 ms: client (typed records, default prefetch {DEFAULT_PREFETCH}) >= "
-            f"{TARGET_CLIENT_AT_0MS:g}x plain dict loop ({others})",
+            adaptive.median_seconds <= TARGET_RATE_TIME * ideal,
+            f"rate limit: adaptive listing within {TARGET_RATE_TIME:g}x the ideal time "
+            f"({adaptive.median_seconds / ideal:.2f}x; fixed window "
+            f"{fixed.median_seconds / ideal:.2f}x)",
+        )
+    )
+    checks.append(
+        (
+            adaptive.median_429_share < TARGET_RATE_429
+            and fixed.median_429_share > adaptive.median_429_share,
+            f"rate limit: adaptive under {TARGET_RATE_429:.0%} answered 429 "
+            f"({adaptive.median_429_share:.1%}; fixed window {fixed.median_429_share:.1%})",
+        )
+    )
+    client = r.decode[CLIENT_DECODE]
+    checks.append(
+        (
+            client < r.decode[PYDANTIC_DECODE],
+            f"decode: client per record below pydantic's ({client:.2f} vs "
+            f"{r.decode[PYDANTIC_DECODE]:.2f} µs; msgspec, the floor: "
+            f"{r.decode[MSGSPEC_DECODE]:.2f} µs: client = "
+            f"{client / r.decode[MSGSPEC_DECODE]:.1f}x msgspec)",
         )
     )
     return checks
+
+
+def plot(r: Results, path: Path) -> None:
+    """Three panels: invoices/s at 0 ms and at 20 ms, and the rate-limit scenario."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.8), gridspec_kw={"width_ratios": [3, 3, 2]})
+    for ax, latency in zip(axes[:2], LATENCIES_MS, strict=True):
+        rows = [c for c in r.configs if c.latency_ms == latency]
+        labels = [c.name.replace(", sequential", "").replace("typed records, ", "") for c in rows]
+        values = [c.median / 1000 for c in rows]
+        colors = ["#999999" if c.prefetch is None else "#1f77b4" for c in rows]
+        bars = ax.barh(labels[::-1], values[::-1], color=colors[::-1])
+        plain = plain_for(r.configs, latency).median
+        for bar, c in zip(bars, rows[::-1], strict=True):
+            ax.text(
+                bar.get_width(),
+                bar.get_y() + bar.get_height() / 2,
+                f" {c.median / plain:.2f}x",
+                va="center",
+                fontsize=8,
+            )
+        ax.set_title(f"{latency} ms per request: thousand invoices/s (median)")
+        ax.tick_params(axis="y", labelsize=8)
+        ax.set_xlim(0, max(values) * 1.25)
+    ax = axes[2]
+    ideal = rate_ideal_seconds(r.rate_invoices, r.page_size)
+    names = ["adaptive", "fixed 8"]
+    ax.bar(names, [c.median_seconds / ideal for c in r.rates], color=["#1f77b4", "#999999"])
+    for i, rc in enumerate(r.rates):
+        ax.text(
+            i,
+            rc.median_seconds / ideal,
+            f"{rc.median_429_share:.0%} 429s",
+            ha="center",
+            va="bottom",
+            fontsize=9,
+        )
+    ax.axhline(1.0, color="black", linewidth=0.8, linestyle="--")
+    ax.set_title(f"{RATE_LIMIT:g} req/s limit, {RATE_LATENCY_MS} ms: time / ideal")
+    fig.suptitle(
+        f"myreports-async listing benchmark, pages of {r.page_size} ({machine()})", fontsize=9
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def report(r: Results, *, command: str, header: str, total_s: float) -> str:
+    """The markdown report (also the generated part of docs/performance.md)."""
+    at0 = _ratio(r.configs, 0, DEFAULT_PREFETCH)
+    pyd0 = plain_for(r.configs, 0, PYDANTIC).median / plain_for(r.configs, 0).median
+    ideal = rate_ideal_seconds(r.rate_invoices, r.page_size)
+    adaptive, fixed = r.rates
+    headline = (
+        f"- **0 ms:** the client (typed records, prefetch {DEFAULT_PREFETCH}) runs at "
+        f"**{at0:.2f}x** a plain aiohttp loop that only builds dicts; the same loop with "
+        f"pydantic models runs at {pyd0:.2f}x.\n"
+        f"- **20 ms:** prefetch 8 is **{_ratio(r.configs, 20, 8):.2f}x** the plain sequential "
+        f"loop, prefetch 4 {_ratio(r.configs, 20, 4):.2f}x.\n"
+        f"- **Rate limit ({RATE_LIMIT:g} requests/s, {RATE_LATENCY_MS} ms):** the adaptive "
+        f"window lists in **{adaptive.median_seconds / ideal:.2f}x** the ideal time with "
+        f"**{adaptive.median_429_share:.1%}** of requests answered 429; a fixed window of 8: "
+        f"{fixed.median_seconds / ideal:.2f}x with {fixed.median_429_share:.1%}.\n"
+        f"- **Decoding:** {r.decode[CLIENT_DECODE]:.2f} µs per record from bytes, against "
+        f"pydantic's {r.decode[PYDANTIC_DECODE]:.2f} "
+        f"({r.decode[CLIENT_DECODE] / r.decode[PYDANTIC_DECODE]:.2f}x) and msgspec's "
+        f"{r.decode[MSGSPEC_DECODE]:.2f} "
+        f"({r.decode[CLIENT_DECODE] / r.decode[MSGSPEC_DECODE]:.1f}x).\n"
+        f"- **Memory:** peak at 5N / N = "
+        + ", ".join(f"{m.ratio:.2f} ({m.mode})" for m in r.memory)
+        + "."
+    )
+    parts = [
+        "## Headline\n",
+        headline,
+        "\n![Throughput at 0 and 20 ms, and the rate-limit scenario](performance.png)\n",
+        f"```console\n$ {command}\n```\n",
+        header,
+        f"{r.invoices:,} invoices, pages of {r.page_size}, median of {r.repeats} interleaved "
+        "runs per configuration; x plain is the ratio to the plain aiohttp dict loop at the "
+        "same latency.\n",
+        throughput_table(r.configs),
+        "",
+        rate_table(r.rates, r.rate_invoices, r.page_size),
+        "",
+        memory_table(r.memory, r.memory_n),
+        "",
+        decode_table(r.decode, r.page_size),
+        "\n### Targets\n",
+        "\n".join(f"- {'PASS' if ok else 'FAIL'}: {text}" for ok, text in targets(r)),
+        f"\n(total {total_s:.0f} s)",
+    ]
+    return "\n".join(parts) + "\n"
+
+
+BEGIN = "<!-- bench:begin (generated by benchmarks/bench_listing.py --write-docs) -->"
+END = "<!-- bench:end -->"
+
+
+def write_docs(text: str) -> None:
+    """Replace the generated part of docs/performance.md (the rest is written by hand)."""
+    path = HERE.parent / "docs" / "performance.md"
+    current = path.read_text() if path.exists() else ""
+    block = f"{BEGIN}\n\n{text}\n{END}"
+    if BEGIN in current and END in current:
+        before, rest = current.split(BEGIN, 1)
+        after = rest.split(END, 1)[1]
+        path.write_text(f"{before}{block}{after}")
+    else:
+        path.write_text(f"# Performance: invoice listing\n\n{block}\n{current}")
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -500,7 +913,7 @@ async def run(args: argparse.Namespace) -> None:
     invoices: int = args.invoices
     page_size: int = args.page_size
     memory_n: int = args.memory_invoices or invoices
-    total = max(invoices, 5 * memory_n)
+    total = max(invoices, 5 * memory_n, args.rate_invoices)
     print(f"machine: {machine()}", file=sys.stderr)
     print(f"starting the server ({total:,} invoices, pages of {page_size})…", file=sys.stderr)
     with server_process(total, page_size) as server:
@@ -508,8 +921,12 @@ async def run(args: argparse.Namespace) -> None:
             f"server on 127.0.0.1:{server.port}, {server.body_bytes / 2**20:,.0f} MiB of pages",
             file=sys.stderr,
         )
+        decode = decode_costs(page_size)
         configs = await measure_throughput(
             server, invoices=invoices, page_size=page_size, repeats=args.repeats
+        )
+        rates = await measure_rate_limit(
+            server, invoices=args.rate_invoices, page_size=page_size, repeats=args.rate_repeats
         )
         memory = measure_memory(
             server, invoices=memory_n, page_size=page_size, repeats=args.memory_repeats
@@ -519,28 +936,34 @@ async def run(args: argparse.Namespace) -> None:
             if args.profile
             else None
         )
+    results = Results(
+        invoices,
+        page_size,
+        args.repeats,
+        memory_n,
+        args.rate_invoices,
+        configs,
+        memory,
+        rates,
+        decode,
+    )
     command = " ".join(["python", "benchmarks/bench_listing.py", *sys.argv[1:]])
-    print(f"## Listing benchmark\n\n`{command}`\n\n{machine()}\n")
+    if os.environ.get("NOX_SESSION_NAME") == "bench" or args.nox:
+        command = "nox -s bench"
     code_after = code_fingerprint()
     changed = "" if code_after == code_before else f" (CHANGED during the run: {code_before})"
-    print(
-        f"package sources sha256 {code_after}{changed}; load average (1/5/15 min) "
-        f"{load_before} before, {load_average()} after\n"
+    header = (
+        f"Machine: {machine()}; pydantic {pydantic.VERSION}, msgspec {msgspec.__version__}, "
+        f"httpx {httpx.__version__}. The server process and the client share the machine.\n\n"
+        f"Package sources sha256 {code_after}{changed}; load average (1/5/15 min) "
+        f"{load_before} before, {load_average()} after.\n"
     )
-    print(
-        f"{invoices:,} invoices, pages of {page_size}, median of {args.repeats} "
-        "interleaved runs per configuration; x plain is the ratio to the plain aiohttp "
-        "loop at the same latency.\n"
-    )
-    print(throughput_table(configs))
-    print()
-    print(memory_table(memory, memory_n))
-    print()
-    print(decode_costs(page_size))
-    print("\n### Targets\n")
-    for ok, text in targets(configs, memory):
-        print(f"- {'PASS' if ok else 'FAIL'}: {text}")
-    print(f"\n(total {time.perf_counter() - began:.0f} s)")
+    text = report(results, command=command, header=header, total_s=time.perf_counter() - began)
+    print(text)
+    if args.write_docs:
+        plot(results, HERE.parent / "docs" / "performance.png")
+        write_docs(text)
+        print("wrote docs/performance.md and docs/performance.png", file=sys.stderr)
     if profile is not None:
         print(f"\n### cProfile, client prefetch 4 at 0 ms (top 20 by tottime)\n\n{profile}")
 
@@ -556,8 +979,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--memory-repeats", type=int, default=None, help="processes per memory figure (5)"
     )
+    parser.add_argument(
+        "--rate-invoices", type=int, default=None, help="invoices of the rate-limit runs (100000)"
+    )
+    parser.add_argument("--rate-repeats", type=int, default=None, help="rate-limit runs each (3)")
     parser.add_argument("--quick", action="store_true", help="a small smoke run")
     parser.add_argument("--profile", action="store_true", help="cProfile the client at 0 ms")
+    parser.add_argument(
+        "--write-docs", action="store_true", help="write docs/performance.md and .png"
+    )
+    parser.add_argument("--nox", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--memory-child", choices=["rss", "tracemalloc"], help=argparse.SUPPRESS)
     parser.add_argument("--child-url", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -573,8 +1004,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         args.repeats = 1 if args.quick else 3
     if args.memory_repeats is None:
         args.memory_repeats = 2 if args.quick else 5
+    if args.rate_invoices is None:
+        args.rate_invoices = 20_000 if args.quick else 100_000
+    if args.rate_repeats is None:
+        args.rate_repeats = 1 if args.quick else 3
     if (
-        min(args.invoices, args.repeats, args.memory_repeats) < 1
+        min(args.invoices, args.repeats, args.memory_repeats, args.rate_invoices) < 1
+        or args.rate_repeats < 1
         or not 1 <= args.page_size <= 10_000
     ):
         parser.error("--invoices and the repeats must be positive, --page-size 1..10000")

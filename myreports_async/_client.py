@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import os
-from collections.abc import AsyncGenerator, Callable
+import ssl
+from collections.abc import AsyncGenerator, Callable, Sequence
 from types import TracebackType
 from typing import BinaryIO
 
 import aiohttp
+import attrs
 
 from . import _downloads, _protocol
 from ._auth import StaticToken, TokenProvider
@@ -21,6 +24,8 @@ from ._session import ApiSession
 from ._version import __version__
 
 __all__ = ["MyReportsClient"]
+
+logger = logging.getLogger("myreports_async")
 
 
 def _as_provider(auth: str | TokenProvider) -> TokenProvider:
@@ -43,6 +48,13 @@ class MyReportsClient:
         timeout: seconds allowed for connecting and for each wait for data (not for a
             whole transfer, so a large download on a slow link is not cut off).
         session: an ``aiohttp.ClientSession`` to borrow; it is never closed by the client.
+        ssl: an :class:`ssl.SSLContext` to verify the service's certificate with, e.g. one
+            that trusts a corporate TLS-inspecting proxy's CA
+            (``ssl.create_default_context(cafile="corp-ca.pem")``). ``None``: the
+            system's trust store. Certificates are always verified.
+
+    Requests go through the proxy named by ``HTTPS_PROXY`` (``NO_PROXY`` lists hosts to
+    reach directly; loopback hosts always are) when the client creates its own session.
 
     Example::
 
@@ -60,6 +72,7 @@ class MyReportsClient:
         retry: RetryPolicy | None = None,
         timeout: float = 30.0,
         session: aiohttp.ClientSession | None = None,
+        ssl: ssl.SSLContext | None = None,
     ) -> None:
         provider = _as_provider(auth)
         if retry is not None and not isinstance(retry, RetryPolicy):
@@ -70,6 +83,8 @@ class MyReportsClient:
             raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
         if session is not None and not isinstance(session, aiohttp.ClientSession):
             raise TypeError("session must be an aiohttp.ClientSession or None")
+        if ssl is not None and not isinstance(ssl, _SSLContext):
+            raise TypeError("ssl must be an ssl.SSLContext or None")
         self._api_root = _protocol.resolve_base_url(region, base_url)
         self._auth = provider
         self._http = ApiSession(
@@ -78,6 +93,7 @@ class MyReportsClient:
             timeout=float(timeout),
             session=session,
             user_agent=f"myreports-async/{__version__} aiohttp/{aiohttp.__version__}",
+            ssl_context=ssl,
         )
 
     @property
@@ -193,6 +209,20 @@ class MyReportsClient:
     async def _pages(
         self, *, page_size: int, start_page: int, prefetch: int
     ) -> AsyncGenerator[Page[Invoice], None]:
+        drift = _BoundaryDuplicates()
+        async with contextlib.aclosing(
+            self._raw_pages(page_size=page_size, start_page=start_page, prefetch=prefetch)
+        ) as pages:
+            async for page in pages:
+                kept = drift.new_items(page)
+                if len(kept) != len(page.items):
+                    page = attrs.evolve(page, items=tuple(page.items[i] for i in kept))
+                if page.items:
+                    yield page
+
+    async def _raw_pages(
+        self, *, page_size: int, start_page: int, prefetch: int
+    ) -> AsyncGenerator[Page[Invoice], None]:
         async def fetch(index: int) -> Page[Invoice]:
             return await self._fetch_invoice_page(index, page_size)
 
@@ -216,13 +246,16 @@ class MyReportsClient:
     async def _invoices_with_points(
         self, *, page_size: int, start_page: int, skip: int, prefetch: int
     ) -> AsyncGenerator[tuple[Invoice, ResumePoint], None]:
+        drift = _BoundaryDuplicates()
         async with contextlib.aclosing(
-            self._pages(page_size=page_size, start_page=start_page, prefetch=prefetch)
+            self._raw_pages(page_size=page_size, start_page=start_page, prefetch=prefetch)
         ) as pages:
             async for page in pages:
                 first = skip if page.index == start_page else 0
-                for offset in range(first, len(page.items)):
-                    yield page.items[offset], ResumePoint(page.index, offset + 1, page_size)
+                # Offsets stay the server's positions, so resume points remain exact.
+                for offset in drift.new_items(page):
+                    if offset >= first:
+                        yield page.items[offset], ResumePoint(page.index, offset + 1, page_size)
 
     async def _fetch_invoice_page(self, index: int, page_size: int) -> Page[Invoice]:
         url = _protocol.billing_url(self._api_root)
@@ -355,3 +388,43 @@ class MyReportsClient:
         """
         url = _protocol.invoice_url(self._api_root, invoice_id, "detail")
         return _downloads.iter_items(self._http, url)
+
+
+_SSLContext = ssl.SSLContext  # the name `ssl` is a parameter of MyReportsClient
+
+
+class _BoundaryDuplicates:
+    """Drops invoices a page repeats from the page before it (offset drift).
+
+    Paging is by position: when invoices are inserted before the reader's position while
+    a listing runs, everything shifts back and the next page starts with invoices the
+    previous page already held. Those are dropped by id, with a warning. Only the
+    previous page's ids are kept, so memory is bounded by one page. What this cannot
+    see: a deletion shifts invoices forward past the reader, and they are skipped
+    without a trace (see docs/pagination.md).
+    """
+
+    def __init__(self) -> None:
+        self._previous_ids: frozenset[str] = frozenset()
+        self._previous_index: int | None = None
+
+    def new_items(self, page: Page[Invoice]) -> Sequence[int]:
+        """The positions of ``page``'s invoices that the previous page did not hold."""
+        previous = self._previous_ids
+        ids = [invoice.invoice_id for invoice in page.items]
+        current = frozenset(ids)
+        self._previous_ids = current
+        previous_index, self._previous_index = self._previous_index, page.index
+        if previous.isdisjoint(current):  # the common case: one set operation in C
+            return range(len(ids))
+        kept = [i for i, invoice_id in enumerate(ids) if invoice_id not in previous]
+        dropped = len(ids) - len(kept)
+        if dropped:
+            logger.warning(
+                "page %d repeated %d invoice(s) of page %s: invoices were inserted while "
+                "listing (offset drift); the repeats were dropped",
+                page.index,
+                dropped,
+                previous_index,
+            )
+        return kept

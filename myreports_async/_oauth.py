@@ -29,6 +29,7 @@ import asyncio
 import logging
 import math
 import random
+import ssl
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
@@ -44,7 +45,12 @@ from . import _protocol
 from ._auth import TokenSet
 from ._errors import APIError, AuthenticationError, DecodeError, TransportError
 from ._retry import RetryPolicy, Sleep
-from ._transport import PERMANENT_CLIENT_ERRORS, describe_client_error, read_limited
+from ._transport import (
+    PERMANENT_CLIENT_ERRORS,
+    EnvironmentProxies,
+    describe_client_error,
+    read_limited,
+)
 
 __all__ = [
     "DEFAULT_AUTHORIZE_URL",
@@ -291,8 +297,12 @@ class TokenEndpoint:
         now: Callable[[], datetime] = _utcnow,
         sleep: Sleep = asyncio.sleep,
         rand: Callable[[], float] = random.random,
+        ssl_context: ssl.SSLContext | None = None,
+        proxies: EnvironmentProxies | None = None,
     ) -> None:
         self.url = url
+        self._ssl: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True
+        self._proxies = proxies
         self.shown_url = _protocol.redact_url(url)
         self._client_id = client_id
         self._client_secret = client_secret
@@ -398,6 +408,7 @@ class TokenEndpoint:
 
     async def _attempt(self, form: Mapping[str, str]) -> _Answer | _Failure:
         headers = {"Accept": "application/json", "User-Agent": self._user_agent}
+        proxy, proxy_headers = self._proxies.for_url(self.url) if self._proxies else (None, None)
         try:
             async with self._session().post(
                 self.url,
@@ -405,6 +416,9 @@ class TokenEndpoint:
                 headers=headers,
                 timeout=self._timeout,
                 allow_redirects=False,
+                ssl=self._ssl,
+                proxy=proxy,
+                proxy_headers=proxy_headers,
             ) as resp:
                 body = await read_limited(resp, MAX_TOKEN_BODY)
                 return _Answer(resp.status, body, resp.reason, resp.headers.get("Retry-After"))

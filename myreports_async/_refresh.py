@@ -38,6 +38,7 @@ import inspect
 import logging
 import math
 import random
+import ssl as _ssl
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
@@ -49,6 +50,7 @@ import aiohttp
 from ._auth import TokenSet, renewal_margin
 from ._oauth import DEFAULT_TOKEN_URL, IssuedTokens, TokenEndpoint, check_endpoint_url
 from ._retry import RetryPolicy, Sleep
+from ._transport import EnvironmentProxies
 from ._version import __version__
 
 if TYPE_CHECKING:
@@ -103,6 +105,8 @@ class RefreshTokenAuth:
         access_token: an access token to start with (e.g. loaded from a store), with
             ``expires_at``; without one, the first :meth:`get_token` refreshes.
         expires_at: when ``access_token`` expires (timezone-aware).
+        ssl: an :class:`ssl.SSLContext` to verify the token endpoint's certificate with
+            (a corporate proxy's CA, say); ``None``: the system's trust store.
         clock, now, sleep, rand: a monotonic clock, the wall clock (aware datetimes), the
             sleep used between retries and the jitter source; inject them in tests.
 
@@ -141,6 +145,7 @@ class RefreshTokenAuth:
         now: Callable[[], datetime] = _utcnow,
         sleep: Sleep = asyncio.sleep,
         rand: Callable[[], float] = random.random,
+        ssl: _ssl.SSLContext | None = None,
     ) -> None:
         _check_str("client_id", client_id)
         _check_str("client_secret", client_secret)
@@ -156,6 +161,8 @@ class RefreshTokenAuth:
             raise TypeError("timeout must be a number of seconds")
         if not (timeout > 0 and math.isfinite(timeout)):
             raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
+        if ssl is not None and not isinstance(ssl, _ssl.SSLContext):
+            raise TypeError("ssl must be an ssl.SSLContext or None")
         if (access_token is None) != (expires_at is None):
             raise ValueError("access_token and expires_at go together: give both or neither")
         self._clock = clock
@@ -177,6 +184,8 @@ class RefreshTokenAuth:
             now=now,
             sleep=sleep,
             rand=rand,
+            ssl_context=ssl,
+            proxies=EnvironmentProxies() if session is None else None,
         )
         self._client_id = client_id
         self._refresh_token = refresh_token
@@ -202,6 +211,7 @@ class RefreshTokenAuth:
         session: aiohttp.ClientSession | None = None,
         retry: RetryPolicy | None = None,
         timeout: float = 30.0,
+        ssl: _ssl.SSLContext | None = None,
     ) -> RefreshTokenAuth:
         """A provider that starts from the tokens in ``store`` and saves every new set to it.
 
@@ -240,6 +250,7 @@ class RefreshTokenAuth:
             timeout=timeout,
             access_token=tokens.access_token,
             expires_at=tokens.expires_at,
+            ssl=ssl,
         )
 
     # -- public state ------------------------------------------------------------------

@@ -7,8 +7,9 @@ the retry loop, so a decode error is never retried.
 
 Layers, each with one job::
 
-    request(url, read)          the retry loop: cool-down, backoff, 401 refresh, give up
-      └─ _attempt(url, token)   one HTTP exchange; every aiohttp error becomes an outcome
+    request(url, read)               the retry loop: cool-down, backoff, 401 refresh, give up
+      └─ _attempt_in_window(...)     holds a slot of the AIMD window (_concurrency)
+           └─ _attempt(url, token)   one HTTP exchange; every aiohttp error becomes an outcome
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timezone
@@ -29,9 +31,17 @@ from yarl import URL
 from . import _protocol
 from ._auth import TokenProvider
 from ._codec import error_message
-from ._errors import APIError, AuthenticationError, TransportError
+from ._concurrency import AdaptiveConcurrency, Outcome
+from ._errors import APIError, AuthenticationError, DecodeError, TransportError
 from ._retry import CoolDown, RetryPolicy, Sleep
-from ._transport import PERMANENT_CLIENT_ERRORS, describe_client_error, read_limited
+from ._transport import (
+    PERMANENT_CLIENT_ERRORS,
+    BodyTooLarge,
+    EnvironmentProxies,
+    describe_client_error,
+    read_capped,
+    read_limited,
+)
 
 __all__ = ["ApiSession"]
 
@@ -41,6 +51,14 @@ T = TypeVar("T")
 
 #: An error body is only read for its message: never more than this.
 MAX_ERROR_BODY: Final = 64 * 1024
+
+MAX_JSON_BODY = 64 * 1024 * 1024
+"""The largest JSON answer (a page, an invoice) the client reads: 64 MiB.
+
+``Content-Length`` is checked before reading and the count while reading; a larger (or
+endless) body raises :class:`DecodeError`, not retried. A module attribute, not
+``Final``, so a test (or a user expecting larger pages) can change it.
+"""
 
 #: How one attempt's body is read once the status is a success (I/O only, no parsing).
 Reader = Callable[[aiohttp.ClientResponse], Awaitable[T]]
@@ -78,6 +96,7 @@ class ApiSession:
         timeout: float,
         session: aiohttp.ClientSession | None = None,
         user_agent: str,
+        ssl_context: ssl.SSLContext | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         rand: Callable[[], float] = random.random,
@@ -93,10 +112,17 @@ class ApiSession:
         self._session = session
         self._owns_session = session is None
         self._user_agent = user_agent
+        # True: aiohttp's default verification against the system's trust store.
+        self._ssl: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True
+        # Proxies from the environment only for a session of our own: a borrowed
+        # session keeps its owner's proxy settings.
+        self._proxies = EnvironmentProxies() if session is None else None
         self._sleep = sleep
         self._rand = rand
         self._now = now
         self.cool_down = CoolDown(clock=clock, sleep=sleep)
+        # Attempts in flight: halved on a 429, grown again on success (_concurrency).
+        self.concurrency = AdaptiveConcurrency(clock=clock, sleep=sleep)
         self._closed = False
 
     @property
@@ -124,7 +150,17 @@ class ApiSession:
         """GET a whole body, with retries."""
 
         async def read(resp: aiohttp.ClientResponse) -> bytes:
-            return await resp.read()
+            limit = MAX_JSON_BODY
+            try:
+                return await read_capped(resp, limit)
+            except BodyTooLarge as exc:
+                size = f" ({exc.size:,} bytes)" if exc.size is not None else ""
+                shown = _protocol.redact_url(resp.url)
+                raise DecodeError(
+                    f"response body{size} exceeds the {limit:,}-byte limit for a JSON "
+                    f"answer: {shown}",
+                    url=shown,
+                ) from None
 
         return await self.request(url, read, params=params, accept=accept)
 
@@ -153,7 +189,9 @@ class ApiSession:
             if token is None:
                 # Asked for every attempt, so a token refreshed meanwhile is used at once.
                 token = await self._auth.get_token()
-            outcome = await self._attempt(url, read, params=params, accept=accept, token=token)
+            outcome = await self._attempt_in_window(
+                url, read, params=params, accept=accept, token=token
+            )
             if not isinstance(outcome, (_ErrorAnswer, _TransportFailure)):
                 return outcome
             if isinstance(outcome, _ErrorAnswer) and outcome.status == 401:
@@ -175,6 +213,30 @@ class ApiSession:
                     await self._sleep(delay)
             if before_retry is not None:
                 before_retry()
+
+    async def _attempt_in_window(
+        self,
+        url: URL,
+        read: Reader[T],
+        *,
+        params: Mapping[str, str] | None,
+        accept: str,
+        token: str,
+    ) -> T | _ErrorAnswer | _TransportFailure:
+        """One attempt holding a slot of the client's concurrency window."""
+        ticket = await self.concurrency.acquire()
+        result = Outcome.NEUTRAL  # also what a cancellation or an exception reports
+        try:
+            # A 429 seen while this attempt waited for its slot set a pause: honour it.
+            await self.cool_down.wait()
+            outcome = await self._attempt(url, read, params=params, accept=accept, token=token)
+            if not isinstance(outcome, (_ErrorAnswer, _TransportFailure)):
+                result = Outcome.SUCCESS
+            elif isinstance(outcome, _ErrorAnswer) and outcome.status == 429:
+                result = Outcome.THROTTLED
+            return outcome
+        finally:
+            self.concurrency.release(ticket, result)
 
     async def _after_401(
         self, outcome: _ErrorAnswer, refused: str, *, refreshed: bool, url: str
@@ -253,9 +315,16 @@ class ApiSession:
             "User-Agent": self._user_agent,
         }
         session = self._client_session()
+        proxy, proxy_headers = self._proxies.for_url(url) if self._proxies else (None, None)
         try:
             async with session.get(
-                url, params=params, headers=headers, timeout=self._timeout
+                url,
+                params=params,
+                headers=headers,
+                timeout=self._timeout,
+                ssl=self._ssl,
+                proxy=proxy,
+                proxy_headers=proxy_headers,
             ) as resp:
                 if 200 <= resp.status < 300:
                     return await read(resp)

@@ -8,14 +8,21 @@ exceptions the same way.
 from __future__ import annotations
 
 import asyncio
+import base64
+import urllib.request
 from collections.abc import Callable
 from typing import Final
 
 import aiohttp
+from yarl import URL
+
+from ._protocol import is_loopback_host
 
 __all__ = [
     "PERMANENT_CLIENT_ERRORS",
     "STREAM_CHUNK_SIZE",
+    "BodyTooLarge",
+    "EnvironmentProxies",
     "body_length",
     "describe_client_error",
     "read_limited",
@@ -50,10 +57,43 @@ def describe_client_error(exc: BaseException) -> str:
         return f"TLS failure: {exc}"
     if isinstance(exc, aiohttp.ClientConnectorError):
         return f"cannot connect to {exc.host}:{exc.port}: {exc.os_error.strerror or exc.os_error}"
+    if type(exc) is aiohttp.ClientResponseError:
+        # Raised bare (not a subclass) only when aiohttp cannot parse the response head:
+        # a header flood, an over-long status line or header, a malformed header.
+        detail = exc.message if len(exc.message) <= 120 else exc.message[:117] + "..."
+        return (
+            "the server's response head is malformed or exceeds the client's limits "
+            f"(8190 bytes per line, 128 headers): {detail}"
+        )
     if isinstance(exc, aiohttp.ClientResponseError):
         # Its str() is safe, but request_info holds our headers: never chain it.
         return f"{type(exc).__name__}: {exc.message or exc.status}"
     return f"{type(exc).__name__}: {exc}"
+
+
+class BodyTooLarge(Exception):
+    """A response body is (or says it will be) larger than the limit it is read with."""
+
+    def __init__(self, limit: int, size: int | None) -> None:
+        super().__init__(limit, size)
+        self.limit = limit
+        self.size = size
+
+
+async def read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The whole body, or :class:`BodyTooLarge` once it is known to exceed ``limit`` bytes.
+
+    ``Content-Length`` is checked before any byte is read; the count is enforced while
+    reading too, so a chunked body that never ends (a trickle resets the read timeout
+    with every byte) is stopped at the limit instead of exhausting memory.
+    """
+    declared = body_length(resp)
+    if declared is not None and declared > limit:
+        raise BodyTooLarge(limit, declared)
+    body = await read_limited(resp, limit + 1)
+    if len(body) > limit:
+        raise BodyTooLarge(limit, None)
+    return body
 
 
 async def read_limited(resp: aiohttp.ClientResponse, limit: int) -> bytes:
@@ -104,3 +144,51 @@ async def stream_body(
     if expected is not None and received != expected:
         raise aiohttp.ClientPayloadError(f"the body ended after {received} of its {expected} bytes")
     return received
+
+
+class EnvironmentProxies:
+    """The proxy for each origin from ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY``.
+
+    Read the way curl and requests read them (``urllib.request.getproxies_environment``
+    and ``proxy_bypass_environment``), once per origin. A loopback host is always
+    reached directly. Unlike aiohttp's ``trust_env=True``, this never reads ``~/.netrc``
+    (whose credentials would clash with the bearer header) and costs no thread per
+    request.
+    """
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[str, str], tuple[URL | None, dict[str, str] | None]] = {}
+
+    def for_url(self, url: URL) -> tuple[URL | None, dict[str, str] | None]:
+        """``(proxy URL without credentials, proxy headers)``, or ``(None, None)``.
+
+        Credentials in the proxy URL become a ``Proxy-Authorization`` header (aiohttp
+        3.14 deprecates ``BasicAuth``).
+        """
+        host = url.host or ""
+        key = (url.scheme, host)
+        found = self._cache.get(key)
+        if found is None:
+            found = self._cache[key] = self._lookup(url.scheme, host)
+        return found
+
+    @staticmethod
+    def _lookup(scheme: str, host: str) -> tuple[URL | None, dict[str, str] | None]:
+        if not host or is_loopback_host(host):
+            return None, None
+        proxies = urllib.request.getproxies_environment()
+        raw = proxies.get(scheme)
+        # proxy_bypass_environment: stdlib since Python 2, missing from typeshed.
+        bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+        if not raw or bypass(host, proxies):
+            return None, None
+        try:
+            proxy = URL(raw if "://" in raw else f"http://{raw}")
+        except ValueError:
+            return None, None
+        headers = None
+        if proxy.user is not None:
+            pair = f"{proxy.user}:{proxy.password or ''}".encode()
+            headers = {"Proxy-Authorization": "Basic " + base64.b64encode(pair).decode("ascii")}
+            proxy = proxy.with_user(None)
+        return proxy, headers

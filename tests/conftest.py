@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -63,3 +64,32 @@ def mocked() -> Iterator[Any]:
 
     with aioresponses() as m:
         yield m
+
+
+def _load_hypothesis_profile() -> None:
+    """``ci`` (the default): a few seconds in all; ``soak`` (``nox -s fuzz``): many more.
+
+    Property tests scale their example counts with :func:`fuzz_examples`.
+    """
+    try:
+        from hypothesis import HealthCheck, settings
+    except ImportError:  # the test extra alone (users' plugin tests): fuzz tests skip
+        return
+    common: dict[str, Any] = {
+        "deadline": None,  # I/O and event loops: timing varies, hangs are caught by timeouts
+        "database": None,  # no .hypothesis/ directory in the checkout
+        "suppress_health_check": [HealthCheck.too_slow],
+    }
+    settings.register_profile("ci", **common)
+    settings.register_profile("soak", **common, print_blob=True)
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+_load_hypothesis_profile()
+
+FUZZ_SCALE = 50 if os.environ.get("HYPOTHESIS_PROFILE") == "soak" else 1
+
+
+def fuzz_examples(ci: int) -> int:
+    """How many examples a property test runs: ``ci`` normally, 50 times that in a soak."""
+    return ci * FUZZ_SCALE

@@ -29,13 +29,21 @@ soon as the package is installed.
 from __future__ import annotations
 
 from ._faults import Fault, RecordedRequest, RouteName
-from ._service import DEFAULT_PAGE_SIZE, FakeServer, FakeService
+from ._service import (
+    DEFAULT_PAGE_SIZE,
+    RANDOM_FAULT_KINDS,
+    FakeServer,
+    FakeService,
+    RandomFaultKind,
+)
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",
+    "RANDOM_FAULT_KINDS",
     "FakeServer",
     "FakeService",
     "Fault",
+    "RandomFaultKind",
     "RecordedRequest",
     "RouteName",
 ]

@@ -35,12 +35,15 @@ import hashlib
 import hmac
 import http
 import ipaddress
+import math
+import random
 import re
 import secrets
+import ssl
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, Final, Literal
 from urllib.parse import unquote_plus, urlencode, urlsplit
 
 import attrs
@@ -51,7 +54,26 @@ from ._data import InvoiceFactory, utc_timestamp
 from ._faults import API_ROUTES, ROUTES, Fault, RecordedRequest, RouteName
 from ._pdf import render_summary_pdf
 
-__all__ = ["DEFAULT_PAGE_SIZE", "FakeServer", "FakeService"]
+__all__ = [
+    "DEFAULT_PAGE_SIZE",
+    "RANDOM_FAULT_KINDS",
+    "FakeServer",
+    "FakeService",
+    "RandomFaultKind",
+]
+
+RandomFaultKind = Literal["503", "429", "drop_mid_body", "drop_before_headers", "slow"]
+"""The transient faults :meth:`FakeService.random_faults` picks from."""
+
+RANDOM_FAULT_KINDS: Final[tuple[RandomFaultKind, ...]] = (
+    "503",
+    "429",
+    "drop_mid_body",
+    "drop_before_headers",
+    "slow",
+)
+
+_INSERTED_BASE = 1 << 40  # generator indexes of inserted invoices: far from the seeded ones
 
 DEFAULT_PAGE_SIZE = 1000
 """The page size the service uses when a list request has no ``pageSize``."""
@@ -205,6 +227,15 @@ class _Injection:
         return self.page_index is None or self.page_index == page_index
 
 
+@attrs.frozen
+class _RandomFaults:
+    rate: float
+    rng: random.Random
+    kinds: tuple[str, ...]
+    route: RouteName | None
+    faults: Mapping[str, Fault]
+
+
 @attrs.define
 class _LogEntry:
     method: str
@@ -248,10 +279,16 @@ class FakeService:
             with an unreferenced stream; it is never smaller than about 750 bytes).
         token_lifetime: seconds, the ``expires_in`` of issued access tokens; issued tokens
             really stop working after it.
+        rate_limit: requests per second the API routes accept (a token bucket holding
+            ``rate_limit_burst`` requests, 1 unless changed); beyond it they answer 429
+            with a ``Retry-After`` (fractional seconds) until the next request may pass.
+            ``None``: no limit. Checked after the request is logged, before faults, as a
+            gateway in front of the service would.
 
     ``invoice_count``, ``max_page_size``, ``include_page_index``, ``detail_items``,
-    ``summary_size`` and ``token_lifetime`` are plain attributes: change them between
-    requests to script a test (a collection that grows, a cap that appears).
+    ``summary_size``, ``token_lifetime``, ``rate_limit`` and ``rate_limit_burst`` are
+    plain attributes: change them between requests to script a test (a collection that
+    grows, a cap that appears).
 
     Example::
 
@@ -275,6 +312,7 @@ class FakeService:
         detail_items: int | Callable[[int], int] = 3,
         summary_size: int = 2048,
         token_lifetime: float = 3600,
+        rate_limit: float | None = None,
     ) -> None:
         if invoice_count < 0:
             raise ValueError(f"invoice_count must be >= 0, got {invoice_count!r}")
@@ -295,6 +333,11 @@ class FakeService:
         self.detail_items = detail_items
         self.summary_size = summary_size
         self.token_lifetime = token_lifetime
+        if rate_limit is not None and not rate_limit > 0:
+            raise ValueError(f"rate_limit must be > 0 or None, got {rate_limit!r}")
+        self.rate_limit = rate_limit
+        self.rate_limit_burst = 1.0
+        self._bucket: tuple[float, float] | None = None  # (requests held, at monotonic time)
         self._seed = seed
         self._factory = InvoiceFactory(seed)
         self._static_tokens = tokens
@@ -307,6 +350,12 @@ class FakeService:
         self.approve_authorization = True
         """Whether ``/connect/authorize`` signs the user in; ``False``: ``access_denied``."""
         self._injections: list[_Injection] = []
+        self._random: _RandomFaults | None = None
+        self.random_fault_counts: dict[str, int] = {}
+        """How many faults of each kind :meth:`random_faults` injected so far."""
+        # Insertions (insert_invoices): position -> generator index, once there are any.
+        self._order: list[int] | None = None
+        self._inserted: set[int] = set()
         self._log: list[_LogEntry] = []
         self.app: web.Application = self._make_app()
         """The :class:`aiohttp.web.Application` serving the fake API."""
@@ -338,7 +387,42 @@ class FakeService:
             ids = [invoice.invoice_id async for invoice in client.iter_invoices()]
             assert ids == service.invoice_ids()
         """
-        return [self._factory.invoice_id(i) for i in range(self.invoice_count)]
+        return [self._factory.invoice_id(self._source(i)) for i in range(self.invoice_count)]
+
+    def insert_invoices(self, *, at: int, count: int = 1) -> list[str]:
+        """Insert ``count`` new invoices at position ``at``; return their ids.
+
+        Every invoice from ``at`` on moves ``count`` places back, as when the real
+        service receives new invoices while someone pages through the list: the next page
+        then starts with invoices the previous page already held (offset drift). Call it
+        between page requests (from a test, or a hook) to script that.
+
+        Example::
+
+            service.insert_invoices(at=0, count=3)
+            assert service.invoice_count == old_count + 3
+        """
+        if not 0 <= at <= self.invoice_count:
+            raise ValueError(f"at must be in 0..{self.invoice_count}, got {at!r}")
+        if count < 0:
+            raise ValueError(f"count must be >= 0, got {count!r}")
+        if self._order is None:
+            self._order = list(range(self.invoice_count))
+        start = _INSERTED_BASE + len(self._inserted)
+        new = list(range(start, start + count))
+        self._order[at:at] = new
+        self._inserted.update(new)
+        self.invoice_count += count
+        return [self._factory.invoice_id(i) for i in new]
+
+    def _source(self, position: int) -> int:
+        """The generator index of the invoice at ``position`` (after any insertions)."""
+        order = self._order
+        if order is None:
+            return position
+        if position < len(order):
+            return order[position]
+        return position - len(self._inserted)  # invoice_count was raised after inserting
 
     def invoice_json(self, index: int) -> dict[str, Any]:
         """The JSON object of invoice ``index``, exactly as the list and single routes serve it."""
@@ -362,7 +446,10 @@ class FakeService:
 
     def summary_pdf(self, index: int) -> bytes:
         """The summary PDF of invoice ``index``, byte for byte as the summary route serves it."""
-        number, customer, period, value = self._factory.summary_facts(self._checked(index))
+        return self._summary_pdf_of(self._checked(index))
+
+    def _summary_pdf_of(self, source: int) -> bytes:
+        number, customer, period, value = self._factory.summary_facts(source)
         return render_summary_pdf(
             invoice_number=number,
             customer_name=customer,
@@ -374,7 +461,7 @@ class FakeService:
     def _checked(self, index: int) -> int:
         if not 0 <= index < self.invoice_count:
             raise IndexError(f"invoice index {index} out of range 0..{self.invoice_count - 1}")
-        return index
+        return self._source(index)
 
     # -- request log -----------------------------------------------------------------------
 
@@ -433,6 +520,56 @@ class FakeService:
         """Remove every injected fault."""
         self._injections.clear()
 
+    def random_faults(
+        self,
+        rate: float,
+        *,
+        seed: int = 0,
+        kinds: Iterable[RandomFaultKind] = RANDOM_FAULT_KINDS,
+        route: RouteName | None = "list",
+        slow_seconds: float = 1.0,
+        retry_after: float = 0.01,
+    ) -> None:
+        """Hit a random ``rate`` of requests with a transient fault (after scripted ones).
+
+        Each matching request without a scripted fault draws from a ``random.Random(seed)``:
+        with probability ``rate`` it gets one of ``kinds``, chosen uniformly:
+
+        - ``"503"``: the error body with status 503;
+        - ``"429"``: status 429 with ``Retry-After: retry_after``;
+        - ``"drop_mid_body"``: headers, half the body, then the connection is cut;
+        - ``"drop_before_headers"``: the connection is cut before any byte (aiohttp
+          repeats a GET once by itself, so the client often never sees this one);
+        - ``"slow"``: nothing for ``slow_seconds`` (make it longer than the client's
+          ``timeout``), then the normal answer.
+
+        ``route`` narrows it like :meth:`inject` (``None``: the four API routes). Counts
+        per kind are in :attr:`random_fault_counts`; ``rate=0`` switches it off.
+
+        Example::
+
+            service.random_faults(0.05, seed=1, slow_seconds=0.3)
+        """
+        if not 0 <= rate <= 1:
+            raise ValueError(f"rate must be in 0..1, got {rate!r}")
+        chosen = tuple(kinds)
+        if not chosen or any(kind not in RANDOM_FAULT_KINDS for kind in chosen):
+            raise ValueError(f"kinds must be some of {RANDOM_FAULT_KINDS}, got {chosen!r}")
+        if route is not None and (route not in ROUTES or route == "other"):
+            raise ValueError(f"unknown route {route!r}")
+        faults: dict[str, Fault] = {
+            "503": Fault.status(503),
+            "429": Fault.status(429, retry_after=retry_after),
+            "drop_mid_body": Fault.drop(),
+            "drop_before_headers": Fault.drop(mid_body=False),
+            "slow": Fault.delay(slow_seconds),
+        }
+        self._random = (
+            _RandomFaults(rate, random.Random(seed), chosen, route, faults)  # noqa: S311
+            if rate
+            else None
+        )
+
     def _take_fault(self, route: RouteName, page_index: int | None) -> Fault | None:
         for injection in self._injections:
             if injection.matches(route, page_index):
@@ -441,7 +578,16 @@ class FakeService:
                     if injection.remaining == 0:
                         self._injections.remove(injection)
                 return injection.fault
-        return None
+        chance = self._random
+        if chance is None or not _Injection(Fault.drop(), chance.route, None, None).matches(
+            route, None
+        ):
+            return None
+        if chance.rng.random() >= chance.rate:
+            return None
+        kind = chance.rng.choice(chance.kinds)
+        self.random_fault_counts[kind] = self.random_fault_counts.get(kind, 0) + 1
+        return chance.faults[kind]
 
     # -- credentials -----------------------------------------------------------------------
 
@@ -604,7 +750,7 @@ class FakeService:
             )
         return _Reply(
             200,
-            self.summary_pdf(index),
+            self._summary_pdf_of(index),
             content_type=_BINARY,
             headers={"Content-Disposition": f'attachment; filename="invoice_{number}.pdf"'},
         )
@@ -620,7 +766,10 @@ class FakeService:
             page_size = min(page_size, self.max_page_size)
         start = page_index * page_size
         stop = min(start + page_size, self.invoice_count)
-        data = [self._factory.invoice_json(i) for i in range(start, stop)]
+        if self._order is None:
+            data = [self._factory.invoice_json(i) for i in range(start, stop)]
+        else:
+            data = [self._factory.invoice_json(self._source(i)) for i in range(start, stop)]
         payload: dict[str, Any] = {"page_size": len(data)}
         if self.include_page_index:
             payload["page_index"] = page_index
@@ -631,7 +780,9 @@ class FakeService:
         if not _INVOICE_ID.fullmatch(invoice_id):
             return _error_reply(400, f"The value '{_shown(invoice_id)}' is not valid.")
         index = self._factory.index_of(invoice_id)
-        if index is None or index >= self.invoice_count:
+        if index is None or not (
+            index < self.invoice_count - len(self._inserted) or index in self._inserted
+        ):
             return _error_reply(404)
         return index
 
@@ -750,6 +901,23 @@ class FakeService:
 
     # -- dispatch --------------------------------------------------------------------------
 
+    def _rate_limit_wait(self) -> float | None:
+        """Take a request from the token bucket: ``None`` if it may pass, else the seconds
+        until one may."""
+        rate = self.rate_limit
+        if rate is None:
+            self._bucket = None
+            return None
+        burst = max(1.0, self.rate_limit_burst)
+        now = time.monotonic()
+        held, then = self._bucket if self._bucket is not None else (burst, now)
+        held = min(burst, held + (now - then) * rate)
+        if held >= 1:
+            self._bucket = (held - 1, now)
+            return None
+        self._bucket = (held, now)
+        return (1 - held) / rate
+
     async def _serve(self, request: web.Request, route: RouteName) -> web.StreamResponse:
         page_index: int | None = None
         if route == "list":
@@ -770,6 +938,10 @@ class FakeService:
             authorized=authorized,
         )
         self._log.append(entry)
+        wait = self._rate_limit_wait() if route in API_ROUTES else None
+        if wait is not None:
+            retry_after = {"Retry-After": _retry_after_header(math.ceil(wait * 1000) / 1000)}
+            return await self._send(request, _error_reply(429, None, **retry_after), entry)
         fault = self._take_fault(route, page_index) if route != "other" else None
         try:
             return await self._answer(request, route, authorized, fault, entry)
@@ -879,6 +1051,8 @@ class FakeServer:
     ``port=0`` picks a free port; :attr:`url` tells which. Handlers of requests whose
     client hung up are cancelled (so a ``delay`` fault does not outlive its client), and
     closing waits at most ``shutdown_timeout`` seconds for requests still in flight.
+    With ``ssl`` (a server-side :class:`ssl.SSLContext`, e.g. from a ``trustme`` test CA)
+    it serves HTTPS and :attr:`url` starts with ``https://``.
 
     Example::
 
@@ -903,8 +1077,10 @@ class FakeServer:
         host: str = "127.0.0.1",
         port: int = 0,
         shutdown_timeout: float = 1.0,
+        ssl: ssl.SSLContext | None = None,
     ) -> None:
         self.service = service
+        self.ssl = ssl
         self.host = host
         self._requested_port = port
         self._shutdown_timeout = shutdown_timeout
@@ -924,9 +1100,13 @@ class FakeServer:
 
     @property
     def url(self) -> str:
-        """The API base URL, e.g. ``"http://127.0.0.1:41234"``: the client's ``base_url``."""
+        """The API base URL, e.g. ``"http://127.0.0.1:41234"``: the client's ``base_url``.
+
+        ``https://`` when the server was given an ``ssl`` context.
+        """
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        scheme = "https" if self.ssl is not None else "http"
+        return f"{scheme}://{host}:{self.port}"
 
     @property
     def token_url(self) -> str:
@@ -945,7 +1125,7 @@ class FakeServer:
         )
         await runner.setup()
         try:
-            site = web.TCPSite(runner, self.host, self._requested_port)
+            site = web.TCPSite(runner, self.host, self._requested_port, ssl_context=self.ssl)
             await site.start()
             address = runner.addresses[0]
         except BaseException:

@@ -8,6 +8,7 @@ invoices (or, after a kill, exactly a prefix of them matching the saved resume p
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
 from collections.abc import AsyncIterator, Callable
@@ -84,12 +85,12 @@ async def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> No
 
 
 def stored_ids(database: Path) -> list[str]:
-    with sqlite3.connect(database) as db:
+    with contextlib.closing(sqlite3.connect(database)) as db:
         return [row[0] for row in db.execute("SELECT invoice_id FROM invoices")]
 
 
 def saved_point(database: Path) -> ResumePoint | None:
-    with sqlite3.connect(database) as db:
+    with contextlib.closing(sqlite3.connect(database)) as db:
         rows = db.execute("SELECT resume_point FROM sync_state").fetchall()
     assert len(rows) <= 1
     return ResumePoint.from_dict(json.loads(rows[0][0])) if rows else None
@@ -124,7 +125,7 @@ async def test_full_run_stores_every_invoice_exactly(
 
     assert result == pipeline_sqlite.SyncResult(written=service.invoice_count, resumed_from=None)
     assert_complete(database, service)
-    with sqlite3.connect(database) as db:
+    with contextlib.closing(sqlite3.connect(database)) as db:
         rows = {row[0]: row for row in db.execute("SELECT * FROM invoices")}
     for index in (0, 1, 517, service.invoice_count - 1):
         source = service.invoice_json(index)

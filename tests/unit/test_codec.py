@@ -675,3 +675,47 @@ def test_fast_invoice_path_matches_the_generated_function(obj: dict[str, object]
     from myreports_async._codec import _INVOICE, _structure_invoice_fast
 
     assert _structure_invoice_fast(obj) == _INVOICE.generated(obj)
+
+
+def test_fast_page_path_matches_the_generated_function() -> None:
+    from myreports_async._codec import _INVOICE, _structure_invoices_fast
+
+    variants = _invoice_variants()
+
+    assert _structure_invoices_fast(variants) == tuple(_INVOICE.generated(v) for v in variants)
+
+
+@pytest.mark.parametrize(
+    ("bad", "path"),
+    [
+        ({"invoiceValue": "12.5"}, "data[1].invoiceValue"),
+        ({"billingPeriodStart": ["2020-01-01"]}, "data[1].billingPeriodStart"),
+        ({"tenantId": 7}, "data[1].tenantId"),
+    ],
+)
+def test_fast_page_path_leaves_bad_records_to_the_error_search(
+    bad: dict[str, object], path: str
+) -> None:
+    from myreports_async.testing import FakeService
+
+    service = FakeService(3, seed=1)
+    data = [service.invoice_json(0), {**service.invoice_json(1), **bad}, service.invoice_json(2)]
+    body = orjson.dumps({"page_size": 3, "data": data, "status": "success"})
+
+    with pytest.raises(DecodeError) as info:
+        decode_invoice_page(body, index=0)
+
+    assert info.value.path == path
+
+
+def test_fast_page_path_refuses_a_record_class_it_cannot_fill_directly() -> None:
+    import attrs
+
+    from myreports_async._codec import _slot_setters
+
+    @attrs.frozen
+    class Checked:
+        name: str = attrs.field(validator=attrs.validators.instance_of(str))
+
+    with pytest.raises(TypeError, match="validates"):
+        _slot_setters(Checked, ("name",))

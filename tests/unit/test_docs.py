@@ -1,6 +1,6 @@
 """The documentation cannot drift from the code.
 
-Every ```python block of ``docs/*.md`` is one of:
+Every ```python block of ``docs/*.md`` and of ``README.md`` is one of:
 
 - **included** from an example program: its lines are only pymdownx.snippets includes,
   ``--8<-- "docs/examples/NAME.py"`` or ``--8<-- "docs/examples/NAME.py:SECTION"``. The
@@ -47,16 +47,17 @@ EXAMPLES = DOCS / "examples"
 
 EXECUTED_PAGES = frozenset(
     {
-        "index.md",
-        "quickstart.md",
-        "pagination.md",
-        "retries.md",
-        "errors.md",
-        "testing.md",
-        "fastapi.md",
-        "pipeline.md",
-        "reference.md",
-        "changelog.md",
+        "docs/index.md",
+        "docs/quickstart.md",
+        "docs/pagination.md",
+        "docs/retries.md",
+        "docs/errors.md",
+        "docs/testing.md",
+        "docs/fastapi.md",
+        "docs/pipeline.md",
+        "docs/reference.md",
+        "docs/changelog.md",
+        "README.md",
     }
 )
 """Pages whose python blocks must all be executed (run here, or included from a tested
@@ -79,7 +80,7 @@ FAST = RetryPolicy(initial_backoff=0.001, max_backoff=0.01)
 
 @attrs.frozen
 class Block:
-    page: str
+    page: str  # the page's path from the repository root, e.g. "docs/index.md"
     line: int  # 1-based line of the opening fence
     lang: str
     source: str
@@ -87,7 +88,7 @@ class Block:
 
     @property
     def where(self) -> str:
-        return f"docs/{self.page}:{self.line}"
+        return f"{self.page}:{self.line}"
 
     @property
     def includes(self) -> list[str] | None:
@@ -100,7 +101,12 @@ class Block:
 
 
 def pages() -> list[Path]:
-    return sorted(DOCS.glob("*.md"))
+    """The site's pages, and the README."""
+    return [*sorted(DOCS.glob("*.md")), ROOT / "README.md"]
+
+
+def page_name(page: Path) -> str:
+    return page.relative_to(ROOT).as_posix()
 
 
 def blocks_of(page: Path) -> Iterator[Block]:
@@ -131,7 +137,7 @@ def blocks_of(page: Path) -> Iterator[Block]:
         previous = next((lines[i] for i in range(index - 1, -1, -1) if lines[i].strip()), "")
         marker = MARKER.match(previous)
         yield Block(
-            page=page.name,
+            page=page_name(page),
             line=index + 1,
             lang=lang,
             source="\n".join(body) + "\n",
@@ -210,7 +216,7 @@ def snippet_specs() -> list[tuple[str, str]]:
         for line in page.read_text(encoding="utf-8").splitlines():
             match = INCLUDE.match(line)
             if match:
-                found.append((page.name, match.group("spec")))
+                found.append((page_name(page), match.group("spec")))
     return found
 
 
@@ -218,12 +224,12 @@ def snippet_specs() -> list[tuple[str, str]]:
 def test_included_snippets_exist(page: str, spec: str) -> None:
     path, _, section = spec.partition(":")
     target = ROOT / path
-    assert target.is_file(), f"docs/{page} includes {path}, which does not exist"
+    assert target.is_file(), f"{page} includes {path}, which does not exist"
     if section:
         text = target.read_text(encoding="utf-8")
         for edge in ("start", "end"):
             marker = SECTION.format(edge, section)
-            assert text.count(marker) == 1, f"{path} needs one '{marker}' for docs/{page}"
+            assert text.count(marker) == 1, f"{path} needs one '{marker}' for {page}"
 
 
 @pytest.mark.parametrize("block", INCLUDED, ids=ids(INCLUDED))
@@ -373,7 +379,7 @@ def test_python_blocks_compile_and_name_what_exists(block: Block) -> None:
 
 def test_the_static_check_catches_drift() -> None:
     def check(source: str) -> None:
-        static_check(Block("x.md", 1, "python", source, None))
+        static_check(Block("docs/x.md", 1, "python", source, None))
 
     check("async for invoice in client.iter_invoices(page_size=10):\n    pass\n")
     with pytest.raises(AssertionError, match="no 'iter_all'"):
@@ -393,7 +399,9 @@ def test_the_static_check_catches_drift() -> None:
 
 def docs_client_class(base_url: str) -> type[MyReportsClient]:
     """A MyReportsClient that sends a regional client (no ``base_url``) to the fake
-    service: the docs show real usage, the test runs it offline."""
+    service, with the fake's token in place of a token string: the docs show real
+    usage, the test runs it offline. A token provider is kept (the fake accepts
+    ``MYREPORTS_TOKEN``, which the test sets)."""
 
     class DocsClient(MyReportsClient):
         def __init__(
@@ -401,7 +409,9 @@ def docs_client_class(base_url: str) -> type[MyReportsClient]:
         ) -> None:
             if base_url is None:
                 MyReportsClient(auth, region=region)  # still validates the arguments
-                auth, base_url = "test-token", fake_url
+                base_url = fake_url
+                if isinstance(auth, str):  # "<access token>": the fake's token instead
+                    auth = "test-token"
             kw.setdefault("retry", FAST)
             super().__init__(auth, base_url=base_url, **kw)
 
@@ -463,7 +473,7 @@ def test_reference_documents_every_public_name() -> None:
 def test_every_page_is_in_the_nav_and_every_nav_entry_exists() -> None:
     config = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
     nav = re.findall(r"^\s*-\s*[^:\n]+:\s*(\S+\.md)\s*$", config, re.M)
-    assert sorted(nav) == sorted(p.name for p in pages())
+    assert sorted(nav) == sorted(p.name for p in DOCS.glob("*.md"))
 
 
 @pytest.mark.skipif(find_spec("mkdocs") is None, reason="the docs extra is not installed")
