@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import os
 import ssl
 from collections.abc import AsyncGenerator, Callable, Sequence
@@ -21,6 +20,7 @@ from ._models import Invoice, InvoiceDetail, InvoiceItem, Page, ResumePoint
 from ._paginate import read_ahead_pages
 from ._retry import RetryPolicy
 from ._session import ApiSession
+from ._transport import check_http_options
 from ._version import __version__
 
 __all__ = ["MyReportsClient"]
@@ -75,16 +75,7 @@ class MyReportsClient:
         ssl: ssl.SSLContext | None = None,
     ) -> None:
         provider = _as_provider(auth)
-        if retry is not None and not isinstance(retry, RetryPolicy):
-            raise TypeError("retry must be a RetryPolicy or None")
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-            raise TypeError("timeout must be a number of seconds")
-        if not (timeout > 0 and math.isfinite(timeout)):
-            raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
-        if session is not None and not isinstance(session, aiohttp.ClientSession):
-            raise TypeError("session must be an aiohttp.ClientSession or None")
-        if ssl is not None and not isinstance(ssl, _SSLContext):
-            raise TypeError("ssl must be an ssl.SSLContext or None")
+        timeout = check_http_options(timeout=timeout, session=session, retry=retry, ssl_context=ssl)
         self._api_root = _protocol.resolve_base_url(region, base_url)
         self._auth = provider
         self._http = ApiSession(

@@ -26,7 +26,6 @@ import hashlib
 import html
 import inspect
 import logging
-import math
 import secrets
 import sys
 import threading
@@ -49,6 +48,7 @@ from ._oauth import (
     check_endpoint_url,
 )
 from ._retry import RetryPolicy
+from ._transport import check_http_options
 from ._version import __version__
 
 __all__ = [
@@ -279,12 +279,7 @@ async def authorize_with_browser(
     scope_list = (scopes,) if isinstance(scopes, str) else tuple(scopes)
     if not scope_list or not all(isinstance(s, str) and s for s in scope_list):
         raise ValueError("scopes must be non-empty strings")
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-        raise TypeError("timeout must be a number of seconds")
-    if not (timeout > 0 and math.isfinite(timeout)):
-        raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
-    if session is not None and not isinstance(session, aiohttp.ClientSession):
-        raise TypeError("session must be an aiohttp.ClientSession or None")
+    timeout = check_http_options(timeout=timeout, session=session)
 
     verifier, challenge = pkce_pair()
     state = secrets.token_urlsafe(32)

@@ -50,7 +50,7 @@ import aiohttp
 from ._auth import TokenSet, renewal_margin
 from ._oauth import DEFAULT_TOKEN_URL, IssuedTokens, TokenEndpoint, check_endpoint_url
 from ._retry import RetryPolicy, Sleep
-from ._transport import EnvironmentProxies
+from ._transport import EnvironmentProxies, check_http_options
 from ._version import __version__
 
 if TYPE_CHECKING:
@@ -153,16 +153,7 @@ class RefreshTokenAuth:
         url = check_endpoint_url(token_url, name="token_url")
         if on_refresh is not None and not callable(on_refresh):
             raise TypeError("on_refresh must be callable or None")
-        if session is not None and not isinstance(session, aiohttp.ClientSession):
-            raise TypeError("session must be an aiohttp.ClientSession or None")
-        if retry is not None and not isinstance(retry, RetryPolicy):
-            raise TypeError("retry must be a RetryPolicy or None")
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-            raise TypeError("timeout must be a number of seconds")
-        if not (timeout > 0 and math.isfinite(timeout)):
-            raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
-        if ssl is not None and not isinstance(ssl, _ssl.SSLContext):
-            raise TypeError("ssl must be an ssl.SSLContext or None")
+        timeout = check_http_options(timeout=timeout, session=session, retry=retry, ssl_context=ssl)
         if (access_token is None) != (expires_at is None):
             raise ValueError("access_token and expires_at go together: give both or neither")
         self._clock = clock

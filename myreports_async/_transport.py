@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import math
+import ssl
 import urllib.request
 from collections.abc import Callable
 from typing import Final
@@ -17,6 +19,7 @@ import aiohttp
 from yarl import URL
 
 from ._protocol import is_loopback_host
+from ._retry import RetryPolicy
 
 __all__ = [
     "PERMANENT_CLIENT_ERRORS",
@@ -24,6 +27,7 @@ __all__ = [
     "BodyTooLarge",
     "EnvironmentProxies",
     "body_length",
+    "check_http_options",
     "describe_client_error",
     "read_limited",
     "stream_body",
@@ -39,6 +43,30 @@ PERMANENT_CLIENT_ERRORS: Final = (
     aiohttp.NonHttpUrlClientError,
     aiohttp.ClientResponseError,
 )
+
+
+def check_http_options(
+    *,
+    timeout: object,
+    session: object = None,
+    retry: object = None,
+    ssl_context: object = None,
+) -> float:
+    """Check the connection options every HTTP-speaking object takes; return the timeout.
+
+    Raises ``TypeError`` or ``ValueError`` naming the option, before any request.
+    """
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError("timeout must be a number of seconds")
+    if not (timeout > 0 and math.isfinite(timeout)):
+        raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
+    if session is not None and not isinstance(session, aiohttp.ClientSession):
+        raise TypeError("session must be an aiohttp.ClientSession or None")
+    if retry is not None and not isinstance(retry, RetryPolicy):
+        raise TypeError("retry must be a RetryPolicy or None")
+    if ssl_context is not None and not isinstance(ssl_context, ssl.SSLContext):
+        raise TypeError("ssl must be an ssl.SSLContext or None")
+    return float(timeout)
 
 
 def describe_client_error(exc: BaseException) -> str:
