@@ -381,9 +381,6 @@ class MyReportsClient:
         return _downloads.iter_items(self._http, url)
 
 
-_SSLContext = ssl.SSLContext  # the name `ssl` is a parameter of MyReportsClient
-
-
 class _BoundaryDuplicates:
     """Drops invoices a page repeats from the page before it (offset drift).
 
