@@ -46,9 +46,12 @@ CSV_HEADER = [
 
 @attrs.frozen
 class Result:
+    """What a CLI run left: its exit code, stdout (decoded, and as bytes) and stderr."""
+
     code: int
     out: str
     err: str
+    raw: bytes = b""
 
 
 def cli_env(**settings: str) -> dict[str, str]:
@@ -74,7 +77,7 @@ async def run_cli(*args: str, env: dict[str, str]) -> Result:
         await proc.communicate()
         raise
     assert proc.returncode is not None
-    return Result(proc.returncode, out.decode("utf-8"), err.decode("utf-8"))
+    return Result(proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8"), out)
 
 
 def expected_record(service: FakeService, index: int) -> dict[str, Any]:

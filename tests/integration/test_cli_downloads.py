@@ -15,52 +15,16 @@ import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import attrs
 import pytest
 
 from myreports_async._cli._output import DownloadProgress
 from myreports_async.testing import FakeServer, FakeService, Fault
 
-CLI = (sys.executable, "-m", "myreports_async._cli")
-WAIT_S = 20.0  # a generous bound on every wait: a hung CLI fails the test, never the suite
-TOKEN = "test-token"
-
-
-@attrs.frozen
-class Result:
-    code: int
-    out: bytes
-    err: str
-
-
-def cli_env(**settings: str) -> dict[str, str]:
-    """The test's environment without any MYREPORTS_* variable, plus ``settings``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MYREPORTS_")}
-    env.update(settings)
-    return env
-
-
-async def run_cli(*args: str, env: dict[str, str]) -> Result:
-    proc = await asyncio.create_subprocess_exec(
-        *CLI,
-        *args,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env,
-    )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), WAIT_S)
-    except asyncio.TimeoutError:
-        proc.kill()
-        await proc.communicate()
-        raise
-    assert proc.returncode is not None
-    return Result(proc.returncode, out, err.decode("utf-8"))
+from .test_cli import CLI, TOKEN, WAIT_S, Result, cli_env, run_cli
 
 
 def assert_one_error_line(result: Result, starts: str) -> None:
-    assert result.out == b""
+    assert result.raw == b""
     lines = result.err.splitlines()
     assert len(lines) == 1, result.err
     assert lines[0].startswith(starts), result.err
@@ -103,7 +67,7 @@ async def test_summary_writes_the_pdf_to_the_file(
     result = await run_cli("summary", cli_service.invoice_id(1), "--output", str(target), env=env)
 
     assert result.code == 0, result.err
-    assert (result.out, result.err) == (b"", "")
+    assert (result.raw, result.err) == (b"", "")
     assert target.read_bytes() == cli_service.summary_pdf(1)
     assert listing(tmp_path) == ["invoice.pdf"]
 
@@ -126,7 +90,7 @@ async def test_dash_writes_the_file_to_standard_output(
     result = await run_cli("summary", cli_service.invoice_id(3), "-o", "-", env=env)
 
     assert result.code == 0, result.err
-    assert result.out == cli_service.summary_pdf(3)
+    assert result.raw == cli_service.summary_pdf(3)
 
 
 async def test_a_dropped_connection_is_retried(
