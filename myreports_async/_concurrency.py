@@ -22,9 +22,11 @@ Rule 3: a success grows the window by one (additive increase), but only while re
 Rule 4: below one request in flight, the window paces: with window ``w`` the next attempt
         waits ``(1/w - 1)`` times the last attempt's duration after it, so that a limit
         of fewer requests per second than one sequential client sends is met too. There
-        a success grows the window by a 32nd of itself, so that a limit found at ``w``
-        is probed again only after about 20 successes (few 429s, at the cost of running
-        somewhat below the limit for a while after each one).
+        a success grows the window by a 64th of itself, so that a limit found at ``w``
+        is probed again only after about 45 successes: few 429s, at the cost of running
+        below the limit for a while after each one (measured in the benchmark against
+        20 requests/s: a 32nd gave 10-11% of requests refused at 1.01x the ideal time,
+        a 64th 8.5-9% at 1.09x; docs/performance.md).
 Rule 5: the window never goes below ``floor`` or above ``ceiling``.
 
 The ``Retry-After`` pause (``_retry.CoolDown``) is separate and still shared: the window
@@ -51,7 +53,7 @@ DEFAULT_CEILING = 64.0
 #: The smallest window: one attempt every 32 attempt durations.
 DEFAULT_FLOOR = 1 / 32
 #: Below one slot, a success grows the window by this fraction of itself (Rule 4).
-PACED_GROWTH = 1 / 32
+PACED_GROWTH = 1 / 64
 
 
 class Outcome(enum.Enum):

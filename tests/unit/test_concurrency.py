@@ -133,7 +133,7 @@ async def test_the_first_success_after_a_decrease_only_confirms() -> None:
     assert window.window == 0.5
     window.release(await window.acquire(), Outcome.SUCCESS)
 
-    assert window.window == pytest.approx(0.5 * (1 + 1 / 32))
+    assert window.window == pytest.approx(0.5 * (1 + 1 / 64))
 
 
 async def test_success_does_not_grow_a_window_nobody_waits_for() -> None:
@@ -213,7 +213,7 @@ async def test_paced_window_grows_on_success_back_to_one() -> None:
     window = limiter(FakeClock())
     window.release(await window.acquire(), Outcome.THROTTLED)  # 0.5
 
-    for _ in range(24):
+    for _ in range(47):
         window.release(await window.acquire(), Outcome.SUCCESS)
 
     assert window.window == 1
