@@ -24,20 +24,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
 import io
 import json
-import resource
 import subprocess
 import sys
 import threading
 import time
-import tracemalloc
 import zipfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from _memory import measure_peak
 
 from myreports_async import MyReportsClient, RetryPolicy
 from myreports_async.testing import FakeServer, FakeService
@@ -112,22 +111,6 @@ def server_process(items: int) -> Iterator[Server]:
 # --- one measurement (in a fresh process) ---------------------------------------------
 
 
-def _peak_rss_kib() -> int:
-    """This process's peak resident set size so far, in KiB (``VmHWM`` on Linux).
-
-    ``ru_maxrss`` is only the fallback: on Linux a child inherits its parent's
-    high-water mark across ``fork``/``exec``.
-    """
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak // 1024 if sys.platform == "darwin" else peak  # bytes on macOS
-
-
 async def _consume(url: str, invoice_id: str, reader: str) -> int:
     retry = RetryPolicy(max_attempts=1)  # a failure must show, not be retried away
     async with MyReportsClient(TOKEN, base_url=url, retry=retry) as client:
@@ -142,21 +125,9 @@ async def _consume(url: str, invoice_id: str, reader: str) -> int:
 
 
 async def _child(url: str, invoice_id: str, items: int, reader: str, mode: str) -> dict[str, float]:
-    gc.collect()
-    if mode == "tracemalloc":
-        tracemalloc.start()
-        tracemalloc.reset_peak()
-    baseline = _peak_rss_kib()
-    start = time.perf_counter()
-    count = await _consume(url, invoice_id, reader)
-    elapsed = time.perf_counter() - start
-    if count != items:
-        raise RuntimeError(f"read {count} items, expected {items}")
-    if mode == "tracemalloc":
-        peak_kib = tracemalloc.get_traced_memory()[1] / 1024
-        tracemalloc.stop()
-        return {"peak_kib": peak_kib, "seconds": elapsed}
-    return {"peak_kib": _peak_rss_kib() - baseline, "seconds": elapsed}
+    return await measure_peak(
+        lambda: _consume(url, invoice_id, reader), expected=items, mode=mode, what="items"
+    )
 
 
 def measure(server: Server, items: int, reader: str, mode: str) -> dict[str, float]:

@@ -42,12 +42,10 @@ import json
 import os
 import platform
 import pstats
-import resource
 import statistics
 import subprocess
 import sys
 import time
-import tracemalloc
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -62,6 +60,7 @@ import httpx
 import msgspec
 import orjson
 import pydantic
+from _memory import measure_peak
 
 import myreports_async
 from myreports_async import MyReportsClient, RetryPolicy
@@ -490,40 +489,13 @@ def rate_table(configs: Sequence[RateConfig], invoices: int, page_size: int) -> 
 # --- memory (each measurement in a fresh subprocess) ---------------------------------
 
 
-def _peak_rss_kib() -> int:
-    """This process's peak resident set size so far, in KiB.
-
-    On Linux it is ``VmHWM`` from ``/proc/self/status``: the high-water mark of this
-    process's own address space. ``getrusage().ru_maxrss`` is not usable in a child: Linux
-    carries the parent's high-water mark over ``fork``/``exec`` into it, so a child of a
-    large parent reports the parent's peak. Elsewhere ``ru_maxrss`` is the fallback.
-    """
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak // 1024 if sys.platform == "darwin" else peak  # bytes on macOS
-
-
 async def _memory_child(base_url: str, count: int, page_size: int, mode: str) -> dict[str, float]:
-    gc.collect()
-    if mode == "tracemalloc":
-        tracemalloc.start()
-        tracemalloc.reset_peak()
-    baseline = _peak_rss_kib()
-    start = time.perf_counter()
-    streamed = await client_loop(base_url, page_size, MEMORY_PREFETCH)
-    elapsed = time.perf_counter() - start
-    if streamed != count:
-        raise RuntimeError(f"streamed {streamed} invoices, expected {count}")
-    if mode == "tracemalloc":
-        peak_kib = tracemalloc.get_traced_memory()[1] / 1024
-        tracemalloc.stop()
-        return {"peak_kib": peak_kib, "seconds": elapsed}
-    return {"peak_kib": _peak_rss_kib() - baseline, "baseline_kib": baseline, "seconds": elapsed}
+    return await measure_peak(
+        lambda: client_loop(base_url, page_size, MEMORY_PREFETCH),
+        expected=count,
+        mode=mode,
+        what="invoices",
+    )
 
 
 def memory_in_subprocess(base_url: str, count: int, page_size: int, mode: str) -> dict[str, float]:
