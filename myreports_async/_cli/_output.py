@@ -330,12 +330,15 @@ class Tally:
             self.total += invoice.invoice_value
 
 
-class Progress:
-    """The ``12,345 invoices  3.1 s  3,982/s`` line on stderr, redrawn in place.
+class _StatusLine:
+    """A line on stderr redrawn in place, at most once per ``interval_s``.
 
-    Redrawn at most once per ``interval_s`` so a fast stream does not spend its time on the
-    terminal. A ``None`` stream makes every method a no-op (stderr is not a terminal).
+    A ``None`` stream makes every method a no-op (stderr is not a terminal). Subclasses
+    say what the line reads (:meth:`_text`) and whether a line never drawn is still shown
+    when it is kept at the end (``_KEEP_UNDRAWN``).
     """
+
+    _KEEP_UNDRAWN = True
 
     def __init__(
         self,
@@ -351,38 +354,63 @@ class Progress:
         self._next = self._start + interval_s
         self._width = 0  # of the line on screen; 0 when nothing is drawn
 
-    def update(self, count: int) -> None:
+    def _tick(self) -> None:
+        """Redraw if the interval has passed since the last drawing."""
         if self._stream is None:
             return
         now = self._clock()
         if now >= self._next:
             self._next = now + self._interval_s
-            self._draw(count, now)
+            self._draw(now)
 
-    def finish(self, count: int, *, keep: bool) -> None:
+    def _end(self, *, keep: bool) -> None:
         """End the line: keep it (final figures, then a newline) or erase it."""
         if self._stream is None:
             return
-        if keep:
-            self._draw(count, self._clock())
+        if keep and (self._width or self._KEEP_UNDRAWN):
+            self._draw(self._clock())
             self._stream.write("\n")
         elif self._width:
             self._stream.write("\r" + " " * self._width + "\r")
         self._stream.flush()
         self._stream = None
 
-    def _draw(self, count: int, now: float) -> None:
+    def _draw(self, now: float) -> None:
         assert self._stream is not None
-        elapsed = now - self._start
-        rate = count / elapsed if elapsed > 0 else 0.0
-        text = f"{count:,} invoices  {elapsed:.1f} s  {rate:,.0f}/s"
+        text = self._text(now - self._start)
         # Pad over the previous line rather than rely on ANSI erase codes.
         self._stream.write("\r" + text.ljust(self._width))
         self._stream.flush()
         self._width = len(text)
 
+    def _text(self, elapsed: float) -> str:
+        raise NotImplementedError
 
-class DownloadProgress:
+
+class Progress(_StatusLine):
+    """The ``12,345 invoices  3.1 s  3,982/s`` line on stderr, redrawn in place.
+
+    Redrawn at most once per ``interval_s`` so a fast stream does not spend its time on the
+    terminal. A ``None`` stream makes every method a no-op (stderr is not a terminal).
+    """
+
+    _count = 0
+
+    def update(self, count: int) -> None:
+        self._count = count
+        self._tick()
+
+    def finish(self, count: int, *, keep: bool) -> None:
+        """End the line: keep it (final figures, then a newline) or erase it."""
+        self._count = count
+        self._end(keep=keep)
+
+    def _text(self, elapsed: float) -> str:
+        rate = self._count / elapsed if elapsed > 0 else 0.0
+        return f"{self._count:,} invoices  {elapsed:.1f} s  {rate:,.0f}/s"
+
+
+class DownloadProgress(_StatusLine):
     """The ``[######------]  42%  2.1 of 5.0 MiB  3.2 MiB/s`` line of a download on stderr.
 
     Redrawn in place at most once per ``interval_s``. A download that ends within the first
@@ -393,61 +421,28 @@ class DownloadProgress:
     """
 
     BAR_WIDTH = 24
-
-    def __init__(
-        self,
-        stream: TextIO | None,
-        *,
-        interval_s: float = 0.1,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._stream = stream
-        self._interval_s = interval_s
-        self._clock = clock
-        self._start = clock()
-        self._next = self._start + interval_s
-        self._width = 0  # of the line on screen; 0 when nothing is drawn
-        self._received = 0
-        self._total: int | None = None
+    _KEEP_UNDRAWN = False
+    _received = 0
+    _total: int | None = None
 
     def update(self, received: int, total: int | None) -> None:
         self._received, self._total = received, total
-        if self._stream is None:
-            return
-        now = self._clock()
-        if now >= self._next:
-            self._next = now + self._interval_s
-            self._draw(now)
+        self._tick()
 
     def finish(self, *, keep: bool) -> None:
         """End the line, if one is drawn: keep it (final figures, a newline) or erase it."""
-        if self._stream is None:
-            return
-        if self._width:
-            if keep:
-                self._draw(self._clock())
-                self._stream.write("\n")
-            else:
-                self._stream.write("\r" + " " * self._width + "\r")
-            self._stream.flush()
-        self._stream = None
+        self._end(keep=keep)
 
-    def _draw(self, now: float) -> None:
-        assert self._stream is not None
+    def _text(self, elapsed: float) -> str:
         mib = 1024 * 1024
-        elapsed = now - self._start
         rate = self._received / elapsed / mib if elapsed > 0 else 0.0
         done = f"{self._received / mib:,.1f}"
         if self._total:
             fraction = min(1.0, self._received / self._total)
             filled = int(fraction * self.BAR_WIDTH)
             bar = "#" * filled + "-" * (self.BAR_WIDTH - filled)
-            text = (
+            return (
                 f"[{bar}] {fraction:4.0%}  {done} of {self._total / mib:,.1f} MiB  "
                 f"{rate:,.1f} MiB/s"
             )
-        else:
-            text = f"{done} MiB  {elapsed:.1f} s  {rate:,.1f} MiB/s"
-        self._stream.write("\r" + text.ljust(self._width))
-        self._stream.flush()
-        self._width = len(text)
+        return f"{done} MiB  {elapsed:.1f} s  {rate:,.1f} MiB/s"
