@@ -10,6 +10,8 @@ import pytest
 from myreports_async import MyReportsClient, RetryPolicy
 from myreports_async.testing import FakeServer, FakeService
 
+from .cli_support import TOKEN, cli_env
+
 #: Retries without real waiting: backoffs of a millisecond or less.
 FAST_RETRY = RetryPolicy(initial_backoff=0.001, max_backoff=0.005)
 
@@ -47,3 +49,16 @@ async def make_client(server: FakeServer) -> AsyncIterator[ClientFactory]:
 @pytest.fixture
 def client(make_client: ClientFactory) -> MyReportsClient:
     return make_client()
+
+
+@pytest.fixture
+async def cli_server(cli_service: FakeService) -> AsyncIterator[FakeServer]:
+    """The fake service of a CLI test module (which defines ``cli_service``), running."""
+    async with FakeServer(cli_service) as running:
+        yield running
+
+
+@pytest.fixture
+def env(cli_server: FakeServer) -> dict[str, str]:
+    """A CLI environment pointed at ``cli_server`` with the test token, nothing else set."""
+    return cli_env(MYREPORTS_BASE_URL=cli_server.url, MYREPORTS_TOKEN=TOKEN)

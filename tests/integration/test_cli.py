@@ -11,27 +11,22 @@ import asyncio
 import csv
 import io
 import json
-import os
 import re
 import shlex
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-import attrs
 import pytest
 
 from myreports_async import MyReportsClient
 from myreports_async._cli._output import Progress
 from myreports_async.testing import FakeServer, FakeService, Fault
 
-CLI = (sys.executable, "-m", "myreports_async._cli")
-WAIT_S = 20.0  # a generous bound on every wait: a hung CLI fails the test, never the suite
-TOKEN = "test-token"
+from .cli_support import CLI, TOKEN, WAIT_S, assert_one_error_line, cli_env, run_cli
 
 CSV_HEADER = [
     "invoice_id",
@@ -42,42 +37,6 @@ CSV_HEADER = [
     "billing_period_end",
     "invoice_value",
 ]
-
-
-@attrs.frozen
-class Result:
-    """What a CLI run left: its exit code, stdout (decoded, and as bytes) and stderr."""
-
-    code: int
-    out: str
-    err: str
-    raw: bytes = b""
-
-
-def cli_env(**settings: str) -> dict[str, str]:
-    """The test's environment without any MYREPORTS_* variable, plus ``settings``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MYREPORTS_")}
-    env.update(settings)
-    return env
-
-
-async def run_cli(*args: str, env: dict[str, str]) -> Result:
-    proc = await asyncio.create_subprocess_exec(
-        *CLI,
-        *args,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env,
-    )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), WAIT_S)
-    except asyncio.TimeoutError:
-        proc.kill()
-        await proc.communicate()
-        raise
-    assert proc.returncode is not None
-    return Result(proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8"), out)
 
 
 def expected_record(service: FakeService, index: int) -> dict[str, Any]:
@@ -99,29 +58,10 @@ def expected_records(service: FakeService) -> list[dict[str, Any]]:
     return [expected_record(service, i) for i in range(service.invoice_count)]
 
 
-def assert_one_error_line(result: Result, starts: str) -> None:
-    assert result.out == ""
-    lines = result.err.splitlines()
-    assert len(lines) == 1, result.err
-    assert lines[0].startswith(starts), result.err
-    assert "Traceback" not in result.err
-
-
 @pytest.fixture
 def cli_service() -> FakeService:
     # 23 invoices in pages capped at 10: three pages, the last one short.
     return FakeService(23, seed=11, max_page_size=10, access_tokens=(TOKEN,))
-
-
-@pytest.fixture
-async def cli_server(cli_service: FakeService) -> AsyncIterator[FakeServer]:
-    async with FakeServer(cli_service) as server:
-        yield server
-
-
-@pytest.fixture
-def env(cli_server: FakeServer) -> dict[str, str]:
-    return cli_env(MYREPORTS_BASE_URL=cli_server.url, MYREPORTS_TOKEN=TOKEN)
 
 
 # -- invoices ------------------------------------------------------------------------------

@@ -11,7 +11,6 @@ import asyncio
 import json
 import os
 import stat
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import pytest
 from myreports_async import FileTokenStore, TokenSet
 from myreports_async.testing import FakeServer, FakeService
 
-from .test_cli import CLI, WAIT_S, Result, assert_one_error_line, cli_env, run_cli
+from .cli_support import CLI, WAIT_S, Result, assert_one_error_line, cli_env, run_cli
 
 CLIENT_ID = "cli-app"
 CLIENT_SECRET = "cli-client-s3cret"
@@ -34,12 +33,6 @@ def service() -> FakeService:
     fake = FakeService(23, seed=11, max_page_size=10, access_tokens=(STATIC_TOKEN,))
     fake.add_oauth_client(CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN)
     return fake
-
-
-@pytest.fixture
-async def server(service: FakeService) -> AsyncIterator[FakeServer]:
-    async with FakeServer(service) as running:
-        yield running
 
 
 @pytest.fixture

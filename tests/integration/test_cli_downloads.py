@@ -12,15 +12,14 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from myreports_async._cli._output import DownloadProgress
-from myreports_async.testing import FakeServer, FakeService, Fault
+from myreports_async.testing import FakeService, Fault
 
-from .test_cli import CLI, TOKEN, WAIT_S, Result, cli_env, run_cli
+from .cli_support import CLI, TOKEN, WAIT_S, Result, run_cli
 
 
 def assert_one_error_line(result: Result, starts: str) -> None:
@@ -43,17 +42,6 @@ def part_sizes(directory: Path) -> list[int]:
 @pytest.fixture
 def cli_service() -> FakeService:
     return FakeService(5, seed=11, access_tokens=(TOKEN,), summary_size=300_000)
-
-
-@pytest.fixture
-async def cli_server(cli_service: FakeService) -> AsyncIterator[FakeServer]:
-    async with FakeServer(cli_service) as server:
-        yield server
-
-
-@pytest.fixture
-def env(cli_server: FakeServer) -> dict[str, str]:
-    return cli_env(MYREPORTS_BASE_URL=cli_server.url, MYREPORTS_TOKEN=TOKEN)
 
 
 # -- success -------------------------------------------------------------------------------
