@@ -44,12 +44,6 @@ def service() -> FakeService:
 
 
 @pytest.fixture
-async def server(service: FakeService) -> AsyncIterator[FakeServer]:
-    async with FakeServer(service) as running:
-        yield running
-
-
-@pytest.fixture
 async def make_client(server: FakeServer) -> AsyncIterator[ClientFactory]:
     made: list[MyReportsClient] = []
 

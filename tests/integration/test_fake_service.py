@@ -56,12 +56,6 @@ def service() -> FakeService:
 
 
 @pytest.fixture
-async def server(service: FakeService) -> AsyncIterator[FakeServer]:
-    async with FakeServer(service) as running:
-        yield running
-
-
-@pytest.fixture
 async def session(server: FakeServer) -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession(base_url=server.url) as client_session:
         yield client_session

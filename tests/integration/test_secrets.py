@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 
 import pytest
 from click.testing import CliRunner
@@ -32,12 +31,6 @@ def service() -> FakeService:
     fake = FakeService(30, seed=12, access_tokens=("some-other-token",))
     fake.add_oauth_client(CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN)
     return fake
-
-
-@pytest.fixture
-async def server(service: FakeService) -> AsyncIterator[FakeServer]:
-    async with FakeServer(service) as running:
-        yield running
 
 
 @pytest.fixture
