@@ -295,6 +295,8 @@ class Config:
     prefetch: int | None  # None: one of the plain loops
     loop: Callable[[str, int], Awaitable[int]] | None = None  # the plain loop, if one
     rates: list[float] = field(default_factory=list)
+    gc_us: list[float] = field(default_factory=list)  # collector time, µs per invoice
+    full_collections: list[int] = field(default_factory=list)
 
     @property
     def median(self) -> float:
@@ -326,14 +328,41 @@ def _runner(config: Config, server: Server, count: int, page_size: int) -> Await
     return client_loop(base, page_size, config.prefetch)
 
 
-async def _timed(run: Awaitable[int], expected: int) -> float:
-    """Invoices per second of one run (``run`` is a coroutine not yet started)."""
+class GcMeter:
+    """Time in the garbage collector, and collections per generation, while entered."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.collections = [0, 0, 0]
+        self._started = 0.0
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._started
+            self.collections[info["generation"]] += 1
+
+    def __enter__(self) -> GcMeter:
+        gc.callbacks.append(self._callback)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        gc.callbacks.remove(self._callback)
+
+
+async def _timed(run: Awaitable[int], expected: int, config: Config) -> float:
+    """Invoices per second of one run (``run`` is a coroutine not yet started); the
+    collector's share goes to ``config``."""
     gc.collect()
-    start = time.perf_counter()
-    count = await run
-    elapsed = time.perf_counter() - start
+    with GcMeter() as meter:
+        start = time.perf_counter()
+        count = await run
+        elapsed = time.perf_counter() - start
     if count != expected:
         raise RuntimeError(f"streamed {count} invoices, expected {expected}")
+    config.gc_us.append(meter.seconds / count * 1e6)
+    config.full_collections.append(meter.collections[2])
     return count / elapsed
 
 
@@ -351,7 +380,7 @@ async def measure_throughput(
         # spell of the machine does not land on one configuration only.
         shift = repeat % len(configs)
         for config in configs[shift:] + configs[:shift]:
-            rate = await _timed(_runner(config, server, invoices, page_size), invoices)
+            rate = await _timed(_runner(config, server, invoices, page_size), invoices, config)
             config.rates.append(rate)
             print(
                 f"  run {repeat + 1}/{repeats}  {config.latency_ms:>2} ms  "
@@ -368,15 +397,18 @@ def plain_for(configs: Sequence[Config], latency_ms: int, name: str = PLAIN) -> 
 
 def throughput_table(configs: Sequence[Config]) -> str:
     rows = [
-        "| latency | configuration | invoices/s (median) | min to max | x plain |",
-        "| ---: | --- | ---: | ---: | ---: |",
+        "| latency | configuration | invoices/s (median) | min to max | x plain "
+        "| GC µs/invoice | full GCs |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for config in configs:
         plain = plain_for(configs, config.latency_ms)
         ratio = config.median / plain.median
         rows.append(
             f"| {config.latency_ms} ms | {config.name} | {config.median:,.0f} "
-            f"| {min(config.rates):,.0f} to {max(config.rates):,.0f} | {ratio:.2f}x |"
+            f"| {min(config.rates):,.0f} to {max(config.rates):,.0f} | {ratio:.2f}x "
+            f"| {statistics.median(config.gc_us):.3f} "
+            f"| {statistics.median(config.full_collections):g} |"
         )
     return "\n".join(rows)
 
@@ -848,7 +880,9 @@ def report(r: Results, *, command: str, header: str, total_s: float) -> str:
         header,
         f"{r.invoices:,} invoices, pages of {r.page_size}, median of {r.repeats} interleaved "
         "runs per configuration; x plain is the ratio to the plain aiohttp dict loop at the "
-        "same latency.\n",
+        "same latency; GC µs/invoice is the time spent in the garbage collector (all "
+        "generations) and full GCs the number of full (generation 2) collections, medians "
+        "of the same runs.\n",
         throughput_table(r.configs),
         "",
         rate_table(r.rates, r.rate_invoices, r.page_size),

@@ -210,18 +210,27 @@ class MyReportsClient:
                     page = attrs.evolve(page, items=tuple(page.items[i] for i in kept))
                 if page.items:
                     yield page
+                del page  # see _paginate: hold no page while the next one is awaited
 
     async def _raw_pages(
         self, *, page_size: int, start_page: int, prefetch: int
     ) -> AsyncGenerator[Page[Invoice], None]:
-        async def fetch(index: int) -> Page[Invoice]:
-            return await self._fetch_invoice_page(index, page_size)
+        url = _protocol.billing_url(self._api_root)
+
+        async def fetch(index: int) -> bytes:
+            params = _protocol.page_params(page_index=index, page_size=page_size)
+            return await self._http.get_bytes(url, params=params)
+
+        def decode(index: int, body: bytes) -> Page[Invoice]:
+            params = _protocol.page_params(page_index=index, page_size=page_size)
+            return decode_invoice_page(body, index=index, url=str(url.update_query(params)))
 
         async with contextlib.aclosing(
-            read_ahead_pages(fetch, start_page=start_page, prefetch=prefetch)
+            read_ahead_pages(fetch, decode, start_page=start_page, prefetch=prefetch)
         ) as pages:
             async for page in pages:
                 yield page
+                del page
 
     async def _invoices(
         self, *, page_size: int, start_page: int, skip: int, prefetch: int
@@ -231,8 +240,10 @@ class MyReportsClient:
         ) as pages:
             async for page in pages:
                 items = page.items[skip:] if skip and page.index == start_page else page.items
+                del page
                 for invoice in items:
                     yield invoice
+                del items
 
     async def _invoices_with_points(
         self, *, page_size: int, start_page: int, skip: int, prefetch: int
@@ -247,12 +258,7 @@ class MyReportsClient:
                 for offset in drift.new_items(page):
                     if offset >= first:
                         yield page.items[offset], ResumePoint(page.index, offset + 1, page_size)
-
-    async def _fetch_invoice_page(self, index: int, page_size: int) -> Page[Invoice]:
-        url = _protocol.billing_url(self._api_root)
-        params = _protocol.page_params(page_index=index, page_size=page_size)
-        body = await self._http.get_bytes(url, params=params)
-        return decode_invoice_page(body, index=index, url=str(url.update_query(params)))
+                del page
 
     # -- single invoice ------------------------------------------------------------
 

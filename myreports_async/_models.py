@@ -22,8 +22,21 @@ _NO_STRING_VALUES: Mapping[str, str] = MappingProxyType({})
 _NO_NUMERIC_VALUES: Mapping[str, Decimal] = MappingProxyType({})
 
 
+class _WeakRefSlot:
+    """Gives :class:`Invoice` its weak-reference slot from a base class.
+
+    attrs would add ``__weakref__`` after the fields; declared here instead, the slots
+    :class:`Invoice` adds are its fields alone. The codec builds invoices through a
+    mutable class with the same slots on the same base and then turns them into
+    ``Invoice`` objects (``_codec._RecordBuilder``); Python 3.10 and 3.11 only allow that
+    change of class when the two layouts differ in nothing but the class.
+    """
+
+    __slots__ = ("__weakref__",)
+
+
 @attrs.frozen
-class Invoice:
+class Invoice(_WeakRefSlot):
     """One invoice of the billing data.
 
     Only ``invoice_id`` is always present; the service documents that "some fields may

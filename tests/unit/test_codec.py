@@ -11,6 +11,8 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from myreports_async import _codec
 from myreports_async._codec import (
@@ -681,8 +683,35 @@ def test_fast_page_path_matches_the_generated_function() -> None:
     from myreports_async._codec import _INVOICE, _structure_invoices_fast
 
     variants = _invoice_variants()
+    expected = tuple(_INVOICE.generated(v) for v in variants)
 
-    assert _structure_invoices_fast(variants) == tuple(_INVOICE.generated(v) for v in variants)
+    records = _structure_invoices_fast(list(variants), _INVOICE.structure)
+
+    assert records == expected
+    assert {type(record) for record in records} == {Invoice}
+
+
+def test_fast_page_path_builds_ordinary_frozen_invoices() -> None:
+    import pickle
+    import weakref
+
+    import attrs
+
+    from myreports_async._codec import _INVOICE, _structure_invoices_fast
+    from myreports_async.testing import FakeService
+
+    data: list[object] = [FakeService(2, seed=4).invoice_json(i) for i in range(2)]
+    record, other = _structure_invoices_fast(data, _INVOICE.structure)
+
+    assert type(record) is Invoice
+    assert record == Invoice(**attrs.asdict(record, recurse=False))
+    assert hash(record) == hash(Invoice(**attrs.asdict(record, recurse=False)))
+    assert record != other
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        record.customer_name = "changed"  # type: ignore[misc]
+    assert weakref.ref(record)() is record
+    assert pickle.loads(pickle.dumps(record)) == record  # noqa: S301 (our own bytes)
+    assert data == [record, other]  # the parsed list was consumed in place
 
 
 @pytest.mark.parametrize(
@@ -711,11 +740,67 @@ def test_fast_page_path_leaves_bad_records_to_the_error_search(
 def test_fast_page_path_refuses_a_record_class_it_cannot_fill_directly() -> None:
     import attrs
 
-    from myreports_async._codec import _slot_setters
+    from myreports_async._codec import _record_builder
 
     @attrs.frozen
     class Checked:
         name: str = attrs.field(validator=attrs.validators.instance_of(str))
 
+    @attrs.frozen
+    class Hooked:
+        name: str
+
+        def __attrs_post_init__(self) -> None:
+            pass
+
     with pytest.raises(TypeError, match="validates"):
-        _slot_setters(Checked, ("name",))
+        _record_builder(Checked)
+    with pytest.raises(TypeError, match="post_init"):
+        _record_builder(Hooked)
+
+
+def test_record_builder_refuses_a_layout_python_will_not_switch() -> None:
+    import attrs
+
+    from myreports_async._codec import _record_builder
+
+    @attrs.frozen(slots=False)
+    class WithDict:
+        name: str
+
+    with pytest.raises(TypeError, match="mutable twin"):
+        _record_builder(WithDict)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        0.1,
+        17.5,
+        200.0,
+        0.07,
+        1234.56,
+        -3.2,
+        0.0,
+        -0.0,
+        1e15,
+        1e16,
+        1e22,
+        1e-5,
+        5e-324,
+        1.7976931348623157e308,
+        123456789012.34,
+    ],
+)
+def test_float_decimal_is_the_floats_shortest_decimal_form(value: float) -> None:
+    from myreports_async._codec import _float_decimal
+
+    assert _float_decimal(value).as_tuple() == Decimal(repr(value)).as_tuple()
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False))
+@settings(max_examples=3000, deadline=None)
+def test_float_decimal_agrees_with_repr_digit_for_digit(value: float) -> None:
+    from myreports_async._codec import _float_decimal
+
+    assert _float_decimal(value).as_tuple() == Decimal(repr(value)).as_tuple()

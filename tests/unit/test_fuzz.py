@@ -288,6 +288,11 @@ def test_any_raw_list_answer_over_a_socket_gives_invoices_or_a_contract_error(
 # -- the paginator: arbitrary page lengths, failures and timing -------------------------------
 
 
+def _as_is(index: int, page: Page[int]) -> Page[int]:
+    """The scripted pages are already decoded."""
+    return page
+
+
 class ScriptedFailure(MyReportsError):
     """A page that failed after the session's retries."""
 
@@ -346,7 +351,7 @@ def test_paginator_yields_the_exact_prefix_then_ends_or_raises(
     async def consume() -> tuple[list[int], BaseException | None]:
         got: list[int] = []
         try:
-            async for page in read_ahead_pages(fetch, start_page=start, prefetch=prefetch):
+            async for page in read_ahead_pages(fetch, _as_is, start_page=start, prefetch=prefetch):
                 assert len(page.items) == lengths[page.index]
                 got.append(page.index)
         except ScriptedFailure as exc:

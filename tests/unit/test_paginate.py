@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncGenerator
 
 import pytest
 
@@ -24,6 +25,8 @@ class PageSource:
         self.gates: dict[int, asyncio.Event] = {}
         self.gated = gated
         self.fail_on: dict[int, Exception] = {}
+        self.decode_fails_on: dict[int, Exception] = {}
+        self.decoded: list[int] = []
         self.eight_in_flight = asyncio.Event()
 
     def gate(self, index: int) -> asyncio.Event:
@@ -51,10 +54,20 @@ class PageSource:
         finally:
             self.in_flight -= 1
 
+    def pages(self, *, start_page: int, prefetch: int) -> AsyncGenerator[Page[int], None]:
+        return read_ahead_pages(self.fetch, self.decode, start_page=start_page, prefetch=prefetch)
+
+    def decode(self, index: int, page: Page[int]) -> Page[int]:
+        assert page.index == index
+        self.decoded.append(index)
+        if index in self.decode_fails_on:
+            raise self.decode_fails_on[index]
+        return page
+
 
 async def collect(source: PageSource, *, start_page: int = 0, prefetch: int = 4) -> list[int]:
     out: list[int] = []
-    async for page in read_ahead_pages(source.fetch, start_page=start_page, prefetch=prefetch):
+    async for page in source.pages(start_page=start_page, prefetch=prefetch):
         out.extend(page.items)
     return out
 
@@ -87,7 +100,7 @@ async def test_start_page_skips_earlier_pages() -> None:
 
 async def test_empty_collection_yields_no_page() -> None:
     source = PageSource(0, page_cap=10)
-    pages = [p async for p in read_ahead_pages(source.fetch, start_page=0, prefetch=4)]
+    pages = [p async for p in source.pages(start_page=0, prefetch=4)]
     assert pages == []
 
 
@@ -96,7 +109,7 @@ async def test_pages_arriving_out_of_order_are_yielded_in_order() -> None:
     seen: list[int] = []
 
     async def consume() -> None:
-        async for page in read_ahead_pages(source.fetch, start_page=0, prefetch=4):
+        async for page in source.pages(start_page=0, prefetch=4):
             seen.append(page.index)
 
     consumer = asyncio.create_task(consume())
@@ -110,13 +123,66 @@ async def test_pages_arriving_out_of_order_are_yielded_in_order() -> None:
     assert seen == [0, 1, 2]
 
 
+async def test_pages_are_decoded_only_when_their_turn_comes() -> None:
+    source = PageSource(45, page_cap=10, gated=True)
+    seen: list[int] = []
+
+    async def consume() -> None:
+        async for page in source.pages(start_page=0, prefetch=4):
+            seen.append(page.index)
+
+    consumer = asyncio.create_task(consume())
+    await asyncio.sleep(0)
+    for index in (1, 2, 3):
+        source.gate(index).set()
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert source.decoded == []  # answered, but kept raw while page 0 is out
+    source.gate(0).set()
+    source.gate(4).set()
+    await consumer
+    assert source.decoded == seen == [0, 1, 2, 3, 4]
+
+
+async def test_a_page_that_does_not_decode_raises_after_an_exact_prefix() -> None:
+    source = PageSource(100, page_cap=10)
+    source.decode_fails_on[3] = ValueError("page 3 is not JSON")
+    out: list[int] = []
+
+    async def consume() -> None:
+        async for page in source.pages(start_page=0, prefetch=4):
+            out.extend(page.items)
+
+    with pytest.raises(ValueError, match="page 3 is not JSON"):
+        await consume()
+    assert out == list(range(30))
+    assert source.decoded == [0, 1, 2, 3]
+    assert source.in_flight == 0
+    assert other_tasks() == set()
+
+
+async def test_the_top_up_request_is_sent_before_the_page_is_handed_out() -> None:
+    source = PageSource(100, page_cap=10)
+    requested_when_handed_out: list[list[int]] = []
+    async with contextlib.aclosing(source.pages(start_page=0, prefetch=2)) as pages:
+        async for _page in pages:
+            # No await here: a consumer busy with the page gives the loop no turn.
+            requested_when_handed_out.append(list(source.requested))
+            if len(requested_when_handed_out) == 2:
+                break
+    assert requested_when_handed_out == [[0, 1, 2], [0, 1, 2, 3]]
+
+
 async def test_speculative_requests_past_the_end_are_cancelled() -> None:
     source = PageSource(15, page_cap=10, gated=True)
     for index in (0, 1):
         source.gate(index).set()
     items = await collect(source, prefetch=8)
     assert items == list(range(15))
-    assert sorted(source.cancelled) == [2, 3, 4, 5, 6, 7]
+    # Pages 1-8 were in flight after page 0 (8 is page 0's top-up); page 1 ended the
+    # stream, so no top-up followed it and the rest were cancelled.
+    assert sorted(source.cancelled) == [2, 3, 4, 5, 6, 7, 8]
+    assert source.requested == list(range(9))
     assert source.in_flight == 0
 
 
@@ -126,7 +192,7 @@ async def test_failed_page_raises_after_an_exact_prefix() -> None:
     out: list[int] = []
 
     async def consume() -> None:
-        async for page in read_ahead_pages(source.fetch, start_page=0, prefetch=4):
+        async for page in source.pages(start_page=0, prefetch=4):
             out.extend(page.items)
 
     with pytest.raises(RuntimeError, match="page 4 failed"):
@@ -142,9 +208,7 @@ def other_tasks() -> set[asyncio.Task[object]]:
 async def test_breaking_out_with_aclosing_cancels_everything_in_flight() -> None:
     source = PageSource(10_000, page_cap=10, gated=True)
     source.gate(0).set()
-    async with contextlib.aclosing(
-        read_ahead_pages(source.fetch, start_page=0, prefetch=8)
-    ) as pages:
+    async with contextlib.aclosing(source.pages(start_page=0, prefetch=8)) as pages:
         async for _page in pages:
             break
     assert other_tasks() == set()
@@ -159,7 +223,7 @@ async def test_cancelling_the_consumer_cancels_everything_in_flight() -> None:
     source = PageSource(10_000, page_cap=10, gated=True)
 
     async def consume() -> None:
-        async for _page in read_ahead_pages(source.fetch, start_page=0, prefetch=8):
+        async for _page in source.pages(start_page=0, prefetch=8):
             pass
 
     consumer = asyncio.create_task(consume())
