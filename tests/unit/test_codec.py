@@ -804,3 +804,12 @@ def test_float_decimal_agrees_with_repr_digit_for_digit(value: float) -> None:
     from myreports_async._codec import _float_decimal
 
     assert _float_decimal(value).as_tuple() == Decimal(repr(value)).as_tuple()
+
+
+@pytest.mark.parametrize("number", [b"1e400", b"-1e400", b"NaN", b"Infinity", b"-Infinity"])
+def test_a_page_with_a_number_no_float_can_hold_is_a_decode_error(number: bytes) -> None:
+    # The page loop relies on this: every float it sees is finite.
+    body = b'{"page_size": 1, "data": [{"invoiceid": "a", "invoiceValue": ' + number + b"}]}"
+
+    with pytest.raises(DecodeError, match="not valid JSON"):
+        decode_invoice_page(body, index=0)
