@@ -43,14 +43,9 @@ from yarl import URL
 
 from . import _protocol
 from ._auth import TokenSet
-from ._errors import APIError, AuthenticationError, DecodeError, TransportError
+from ._errors import APIError, AuthenticationError, DecodeError
 from ._retry import RetryPolicy, Sleep
-from ._transport import (
-    PERMANENT_CLIENT_ERRORS,
-    EnvironmentProxies,
-    describe_client_error,
-    read_limited,
-)
+from ._transport import EnvironmentProxies, TransportFailure, read_limited
 
 __all__ = [
     "DEFAULT_AUTHORIZE_URL",
@@ -269,13 +264,6 @@ class _Answer:
     retry_after: str | None
 
 
-@attrs.frozen
-class _Failure:
-    description: str
-    cause: BaseException
-    transient: bool
-
-
 class TokenEndpoint:
     """POSTs grants to one token endpoint for one OAuth client, with retries.
 
@@ -342,7 +330,7 @@ class TokenEndpoint:
                 return IssuedTokens(token_set, lifetime, issued_at)
             failed += 1
             delay = self._retry_delay(outcome, failed=failed, cut_after_sending=cut_after_sending)
-            if isinstance(outcome, _Failure):
+            if isinstance(outcome, TransportFailure):
                 # The request may have reached the server before the connection broke: a
                 # rotating server may then have spent the refresh token already.
                 cut_after_sending = True
@@ -358,55 +346,40 @@ class TokenEndpoint:
                 await self._sleep(delay)
 
     def _retry_delay(
-        self, outcome: _Answer | _Failure, *, failed: int, cut_after_sending: bool
+        self, outcome: _Answer | TransportFailure, *, failed: int, cut_after_sending: bool
     ) -> float:
         """Seconds to wait before the next attempt, or raise the final error."""
         policy = self._retry
-        if isinstance(outcome, _Failure):
-            if not outcome.transient or failed >= policy.max_attempts:
-                attempts = f" (after {failed} attempts)" if failed > 1 else ""
-                error = TransportError(
-                    f"token request failed: {outcome.description}{attempts}: {self.shown_url}",
-                    url=self.shown_url,
-                )
-                if not isinstance(outcome.cause, aiohttp.ClientResponseError):
-                    error.__cause__ = outcome.cause
-                error.__suppress_context__ = True
-                raise error
-            return policy.backoff(failed, rand=self._rand)
-
-        retry_after = (
-            _protocol.parse_retry_after(outcome.retry_after, now=self._now())
-            if policy.respect_retry_after
-            else None
-        )
-
-        def final() -> APIError:
-            error = error_for_answer(
-                outcome.status,
-                outcome.body,
-                reason=outcome.reason,
-                url=self.shown_url,
-                retry_after=retry_after,
+        if isinstance(outcome, TransportFailure):
+            delay = policy.failure_delay(
+                transient=outcome.transient, failed=failed, rand=self._rand
             )
-            if cut_after_sending and isinstance(error, AuthenticationError):
-                error = AuthenticationError(
-                    f"{error.message} (an earlier attempt was cut off after it was sent; "
-                    "the server may have rotated the refresh token then)",
-                    status=error.status,
-                    url=error.url,
+            if delay is None:
+                raise outcome.to_error(
+                    failed=failed, url=self.shown_url, what="token request failed: "
                 )
-            return error
+            return delay
+        retry_after = policy.honoured_retry_after(outcome.retry_after, now=self._now())
+        delay = policy.status_delay(outcome.status, retry_after, failed=failed, rand=self._rand)
+        if delay is not None:
+            return delay
+        error = error_for_answer(
+            outcome.status,
+            outcome.body,
+            reason=outcome.reason,
+            url=self.shown_url,
+            retry_after=retry_after,
+        )
+        if cut_after_sending and isinstance(error, AuthenticationError):
+            error = AuthenticationError(
+                f"{error.message} (an earlier attempt was cut off after it was sent; "
+                "the server may have rotated the refresh token then)",
+                status=error.status,
+                url=error.url,
+            )
+        raise error
 
-        if not policy.should_retry_status(outcome.status) or failed >= policy.max_attempts:
-            raise final()
-        if retry_after is not None:
-            if retry_after > policy.max_retry_after:
-                raise final()
-            return retry_after
-        return policy.backoff(failed, rand=self._rand)
-
-    async def _attempt(self, form: Mapping[str, str]) -> _Answer | _Failure:
+    async def _attempt(self, form: Mapping[str, str]) -> _Answer | TransportFailure:
         headers = {"Accept": "application/json", "User-Agent": self._user_agent}
         proxy, proxy_headers = self._proxies.for_url(self.url) if self._proxies else (None, None)
         try:
@@ -422,13 +395,11 @@ class TokenEndpoint:
             ) as resp:
                 body = await read_limited(resp, MAX_TOKEN_BODY)
                 return _Answer(resp.status, body, resp.reason, resp.headers.get("Retry-After"))
-        except PERMANENT_CLIENT_ERRORS as exc:
-            return _Failure(describe_client_error(exc), exc, transient=False)
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            return _Failure(describe_client_error(exc), exc, transient=True)
+            return TransportFailure.of(exc)
 
 
-def _describe(outcome: _Answer | _Failure) -> str:
+def _describe(outcome: _Answer | TransportFailure) -> str:
     if isinstance(outcome, _Answer):
         error, _ = oauth_error(outcome.body)
         return f"HTTP {outcome.status}" + (f" {error}" if error else "")

@@ -19,9 +19,12 @@ import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 import attrs
+
+from ._protocol import parse_retry_after
 
 __all__ = ["DEFAULT_RETRY_STATUSES", "CoolDown", "RetryPolicy"]
 
@@ -100,6 +103,42 @@ class RetryPolicy:
     def should_retry_status(self, status: int) -> bool:
         """Whether an answer with this status is transient under this policy."""
         return status in self.retry_statuses
+
+    def failure_delay(
+        self, transient: bool, *, failed: int, rand: Callable[[], float] = random.random
+    ) -> float | None:
+        """Seconds to wait before repeating an attempt that got no answer, after
+        ``failed`` failed attempts; ``None``: do not repeat it."""
+        if not transient or failed >= self.max_attempts:
+            return None
+        return self.backoff(failed, rand=rand)
+
+    def status_delay(
+        self,
+        status: int,
+        retry_after: float | None,
+        *,
+        failed: int,
+        rand: Callable[[], float] = random.random,
+    ) -> float | None:
+        """Seconds to wait before repeating an attempt answered with ``status``, after
+        ``failed`` failed attempts; ``None``: do not repeat it.
+
+        ``retry_after`` is the answer's ``Retry-After`` in seconds (see
+        :meth:`honoured_retry_after`). It replaces the backoff; one longer than
+        ``max_retry_after`` is not waited out early (Rule 4): the caller raises.
+        """
+        if not self.should_retry_status(status) or failed >= self.max_attempts:
+            return None
+        if retry_after is None:
+            return self.backoff(failed, rand=rand)
+        return retry_after if retry_after <= self.max_retry_after else None
+
+    def honoured_retry_after(self, header: str | None, *, now: datetime) -> float | None:
+        """The seconds a ``Retry-After`` header asks for, if this policy respects it."""
+        if not self.respect_retry_after:
+            return None
+        return parse_retry_after(header, now=now)
 
 
 class CoolDown:

@@ -32,13 +32,12 @@ from . import _protocol
 from ._auth import TokenProvider
 from ._codec import error_message
 from ._concurrency import AdaptiveConcurrency, Outcome
-from ._errors import APIError, AuthenticationError, DecodeError, TransportError
+from ._errors import AuthenticationError, DecodeError
 from ._retry import CoolDown, RetryPolicy, Sleep
 from ._transport import (
-    PERMANENT_CLIENT_ERRORS,
     BodyTooLarge,
     EnvironmentProxies,
-    describe_client_error,
+    TransportFailure,
     read_capped,
     read_limited,
 )
@@ -71,15 +70,6 @@ class _ErrorAnswer:
     status: int
     message: str
     retry_after: str | None
-
-
-@attrs.frozen
-class _TransportFailure:
-    """No usable answer: the connection failed, dropped or timed out."""
-
-    description: str
-    cause: BaseException
-    transient: bool
 
 
 class ApiSession:
@@ -192,7 +182,7 @@ class ApiSession:
             outcome = await self._attempt_in_window(
                 url, read, params=params, accept=accept, token=token
             )
-            if not isinstance(outcome, (_ErrorAnswer, _TransportFailure)):
+            if not isinstance(outcome, (_ErrorAnswer, TransportFailure)):
                 return outcome
             if isinstance(outcome, _ErrorAnswer) and outcome.status == 401:
                 token = await self._after_401(outcome, token, refreshed=refreshed, url=shown_url)
@@ -222,7 +212,7 @@ class ApiSession:
         params: Mapping[str, str] | None,
         accept: str,
         token: str,
-    ) -> T | _ErrorAnswer | _TransportFailure:
+    ) -> T | _ErrorAnswer | TransportFailure:
         """One attempt holding a slot of the client's concurrency window."""
         ticket = await self.concurrency.acquire()
         result = Outcome.NEUTRAL  # also what a cancellation or an exception reports
@@ -230,7 +220,7 @@ class ApiSession:
             # A 429 seen while this attempt waited for its slot set a pause: honour it.
             await self.cool_down.wait()
             outcome = await self._attempt(url, read, params=params, accept=accept, token=token)
-            if not isinstance(outcome, (_ErrorAnswer, _TransportFailure)):
+            if not isinstance(outcome, (_ErrorAnswer, TransportFailure)):
                 result = Outcome.SUCCESS
             elif isinstance(outcome, _ErrorAnswer) and outcome.status == 429:
                 result = Outcome.THROTTLED
@@ -251,50 +241,28 @@ class ApiSession:
         raise AuthenticationError(outcome.message, status=401, url=url)
 
     def _retry_delay(
-        self, outcome: _ErrorAnswer | _TransportFailure, *, failed: int, url: str
+        self, outcome: _ErrorAnswer | TransportFailure, *, failed: int, url: str
     ) -> float:
         """Seconds to wait before the next attempt, or raise the final error."""
         policy = self._retry
-        if isinstance(outcome, _TransportFailure):
-            if not outcome.transient or failed >= policy.max_attempts:
-                raise self._transport_error(outcome, failed=failed, url=url)
-            return policy.backoff(failed, rand=self._rand)
-
-        retry_after = (
-            _protocol.parse_retry_after(outcome.retry_after, now=self._now())
-            if policy.respect_retry_after
-            else None
-        )
-
-        def final() -> APIError:
-            return _protocol.build_api_error(
+        if isinstance(outcome, TransportFailure):
+            delay = policy.failure_delay(
+                transient=outcome.transient, failed=failed, rand=self._rand
+            )
+            if delay is None:
+                raise outcome.to_error(failed=failed, url=url)
+            return delay
+        retry_after = policy.honoured_retry_after(outcome.retry_after, now=self._now())
+        delay = policy.status_delay(outcome.status, retry_after, failed=failed, rand=self._rand)
+        if delay is None:
+            raise _protocol.build_api_error(
                 outcome.status, outcome.message, url=url, retry_after=retry_after
             )
-
-        if not policy.should_retry_status(outcome.status) or failed >= policy.max_attempts:
-            raise final()
-        if retry_after is not None:
-            if retry_after > policy.max_retry_after:
-                # The service asked for longer than we may wait: retrying early would
-                # only hit the limit again.
-                raise final()
+        if retry_after is not None or outcome.status == 429:
             # One pause for every request of this client, not a wave of retries.
-            self.cool_down.extend(retry_after)
-            return 0.0
-        delay = policy.backoff(failed, rand=self._rand)
-        if outcome.status == 429:
             self.cool_down.extend(delay)
             return 0.0
         return delay
-
-    @staticmethod
-    def _transport_error(outcome: _TransportFailure, *, failed: int, url: str) -> TransportError:
-        attempts = f" (after {failed} attempts)" if failed > 1 else ""
-        error = TransportError(f"{outcome.description}{attempts}: {url}", url=url)
-        if not isinstance(outcome.cause, aiohttp.ClientResponseError):
-            error.__cause__ = outcome.cause
-        error.__suppress_context__ = True
-        return error
 
     async def _attempt(
         self,
@@ -304,7 +272,7 @@ class ApiSession:
         params: Mapping[str, str] | None,
         accept: str,
         token: str,
-    ) -> T | _ErrorAnswer | _TransportFailure:
+    ) -> T | _ErrorAnswer | TransportFailure:
         """One exchange. Success is ``read``'s result; anything else is an outcome value."""
         # The header is set per request, not by a session middleware: aiohttp runs
         # middlewares again on every redirect hop, which would hand the token to a
@@ -331,10 +299,8 @@ class ApiSession:
                 body = await read_limited(resp, MAX_ERROR_BODY)
                 message = error_message(body) or resp.reason or _reason_phrase(resp.status)
                 return _ErrorAnswer(resp.status, message, resp.headers.get("Retry-After"))
-        except PERMANENT_CLIENT_ERRORS as exc:
-            return _TransportFailure(describe_client_error(exc), exc, transient=False)
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            return _TransportFailure(describe_client_error(exc), exc, transient=True)
+            return TransportFailure.of(exc)
 
 
 def _reason_phrase(status: int) -> str:
@@ -344,7 +310,7 @@ def _reason_phrase(status: int) -> str:
         return f"HTTP {status}"
 
 
-def _describe_outcome(outcome: _ErrorAnswer | _TransportFailure) -> str:
+def _describe_outcome(outcome: _ErrorAnswer | TransportFailure) -> str:
     if isinstance(outcome, _ErrorAnswer):
         return f"HTTP {outcome.status}: {outcome.message}"
     return outcome.description

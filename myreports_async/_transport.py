@@ -16,8 +16,10 @@ from collections.abc import Callable
 from typing import Final
 
 import aiohttp
+import attrs
 from yarl import URL
 
+from ._errors import TransportError
 from ._protocol import is_loopback_host
 from ._retry import RetryPolicy
 
@@ -26,6 +28,7 @@ __all__ = [
     "STREAM_CHUNK_SIZE",
     "BodyTooLarge",
     "EnvironmentProxies",
+    "TransportFailure",
     "body_length",
     "check_http_options",
     "describe_client_error",
@@ -97,6 +100,35 @@ def describe_client_error(exc: BaseException) -> str:
         # Its str() is safe, but request_info holds our headers: never chain it.
         return f"{type(exc).__name__}: {exc.message or exc.status}"
     return f"{type(exc).__name__}: {exc}"
+
+
+@attrs.frozen
+class TransportFailure:
+    """No usable answer: the connection failed, dropped or timed out."""
+
+    description: str
+    cause: BaseException
+    transient: bool
+
+    @classmethod
+    def of(cls, exc: BaseException) -> TransportFailure:
+        """An aiohttp error or timeout: what it says, and whether a repeat may succeed."""
+        permanent = isinstance(exc, PERMANENT_CLIENT_ERRORS)
+        return cls(describe_client_error(exc), exc, transient=not permanent)
+
+    def to_error(self, *, failed: int, url: str, what: str = "") -> TransportError:
+        """The :class:`TransportError` to raise after ``failed`` attempts to ``url``.
+
+        ``what`` prefixes the message (``"token request failed: "``). The aiohttp error
+        is kept as the cause, except a response error: its ``request_info`` holds the
+        request's headers, the bearer token among them.
+        """
+        attempts = f" (after {failed} attempts)" if failed > 1 else ""
+        error = TransportError(f"{what}{self.description}{attempts}: {url}", url=url)
+        if not isinstance(self.cause, aiohttp.ClientResponseError):
+            error.__cause__ = self.cause
+        error.__suppress_context__ = True
+        return error
 
 
 class BodyTooLarge(Exception):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timezone
 
 import pytest
 
@@ -59,6 +60,37 @@ def test_other_statuses_are_not_retried(status: int) -> None:
 def test_invalid_policies_are_refused(kwargs: dict[str, object], error: str) -> None:
     with pytest.raises(ValueError, match=error):
         RetryPolicy(**kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("status", "retry_after", "failed", "expected"),
+    [
+        (503, None, 1, 0.5),  # the backoff
+        (503, 7.0, 1, 7.0),  # Retry-After replaces it
+        (429, 120.0, 1, 120.0),  # up to the cap
+        (429, 121.0, 1, None),  # beyond it: not waited out early
+        (503, None, 5, None),  # attempts used up
+        (404, None, 1, None),  # not a transient status
+    ],
+)
+def test_status_delay(
+    status: int, retry_after: float | None, failed: int, expected: float | None
+) -> None:
+    policy = RetryPolicy(jitter=False)
+    assert policy.status_delay(status, retry_after, failed=failed) == expected
+
+
+def test_failure_delay_repeats_only_transient_failures_while_attempts_remain() -> None:
+    policy = RetryPolicy(jitter=False, max_attempts=3)
+    assert policy.failure_delay(True, failed=2) == 1.0
+    assert policy.failure_delay(True, failed=3) is None
+    assert policy.failure_delay(False, failed=1) is None
+
+
+def test_retry_after_is_ignored_when_the_policy_says_so() -> None:
+    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    assert RetryPolicy().honoured_retry_after("30", now=now) == 30.0
+    assert RetryPolicy(respect_retry_after=False).honoured_retry_after("30", now=now) is None
 
 
 def test_retry_statuses_accept_any_collection() -> None:
