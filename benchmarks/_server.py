@@ -33,12 +33,11 @@ import argparse
 import asyncio
 import math
 import socket
-import sys
-import threading
 import time
 from datetime import date, timedelta
 
 import orjson
+from _process import stop_at_stdin_eof
 from aiohttp import web
 
 __all__ = ["PagedCollection", "TokenBucket", "base_path", "invoice_dict", "page_body", "serve"]
@@ -204,21 +203,9 @@ def make_app(collection: PagedCollection) -> web.Application:
     return app
 
 
-def _watch_stdin(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
-    """Block on stdin until end of file (the parent closed it or died), then stop."""
-    try:
-        while sys.stdin.buffer.read(65536):
-            pass
-    finally:
-        loop.call_soon_threadsafe(stop.set)
-
-
 async def serve(total: int, page_size: int) -> None:
     collection = PagedCollection(total, page_size)
-    stop = asyncio.Event()
-    threading.Thread(
-        target=_watch_stdin, args=(asyncio.get_running_loop(), stop), daemon=True
-    ).start()
+    stop = stop_at_stdin_eof()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))

@@ -28,7 +28,6 @@ import io
 import json
 import subprocess
 import sys
-import threading
 import time
 import zipfile
 from collections.abc import Iterator, Sequence
@@ -37,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from _memory import measure_peak
+from _process import server_child, stop_at_stdin_eof
 
 from myreports_async import MyReportsClient, RetryPolicy
 from myreports_async.testing import FakeServer, FakeService
@@ -48,25 +48,13 @@ SEED = 11
 # --- the server process ---------------------------------------------------------------
 
 
-def _watch_stdin(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
-    """Block on stdin until end of file (the parent closed it or died), then stop."""
-    try:
-        while sys.stdin.buffer.read(65536):
-            pass
-    finally:
-        loop.call_soon_threadsafe(stop.set)
-
-
 async def serve(items: int) -> None:
     service = FakeService(1, seed=SEED, detail_items=items)
     archive = service.detail_zip(0)
     with zipfile.ZipFile(io.BytesIO(archive)) as zf:
         [info] = [i for i in zf.infolist() if i.filename.endswith(".json")]
     del archive
-    stop = asyncio.Event()
-    threading.Thread(
-        target=_watch_stdin, args=(asyncio.get_running_loop(), stop), daemon=True
-    ).start()
+    stop = stop_at_stdin_eof()
     async with FakeServer(service) as server:
         print(
             f"READY {server.url} {service.invoice_id(0)} {info.file_size} {info.compress_size}",
@@ -86,26 +74,9 @@ class Server:
 @contextmanager
 def server_process(items: int) -> Iterator[Server]:
     """Start the fake service in its own process; it stops when its stdin is closed."""
-    # Fixed argv: this interpreter and this very script.
-    proc = subprocess.Popen(  # noqa: S603
-        [sys.executable, str(Path(__file__).resolve()), "--serve", "--items", str(items)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-    )
-    assert proc.stdin is not None
-    assert proc.stdout is not None
-    try:
-        line = proc.stdout.readline().decode().split()
-        if len(line) != 5 or line[0] != "READY":
-            raise RuntimeError(f"the fake service did not start (exit {proc.wait()})")
-        yield Server(line[1], line[2], int(line[3]), int(line[4]))
-    finally:
-        proc.stdin.close()  # end of file: the server shuts down
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    argv = [sys.executable, str(Path(__file__).resolve()), "--serve", "--items", str(items)]
+    with server_child(argv, fields=4, what="the fake service") as ready:
+        yield Server(ready[0], ready[1], int(ready[2]), int(ready[3]))
 
 
 # --- one measurement (in a fresh process) ---------------------------------------------

@@ -61,6 +61,7 @@ import msgspec
 import orjson
 import pydantic
 from _memory import measure_peak
+from _process import server_child
 
 import myreports_async
 from myreports_async import MyReportsClient, RetryPolicy
@@ -114,33 +115,10 @@ class Server:
 @contextmanager
 def server_process(total: int, page_size: int) -> Iterator[Server]:
     """Start ``_server.py`` in its own process; it stops when its stdin is closed."""
-    # Fixed argv: this interpreter and the server script beside this file.
-    proc = subprocess.Popen(  # noqa: S603
-        [
-            sys.executable,
-            str(HERE / "_server.py"),
-            "--invoices",
-            str(total),
-            "--page-size",
-            str(page_size),
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-    )
-    assert proc.stdin is not None
-    assert proc.stdout is not None
-    try:
-        line = proc.stdout.readline().decode().split()
-        if len(line) != 3 or line[0] != "READY":
-            raise RuntimeError(f"the benchmark server did not start (exit {proc.wait()})")
-        yield Server(port=int(line[1]), body_bytes=int(line[2]))
-    finally:
-        proc.stdin.close()  # end of file: the server shuts down
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    argv = [sys.executable, str(HERE / "_server.py"), "--invoices", str(total)]
+    argv += ["--page-size", str(page_size)]
+    with server_child(argv, fields=2, what="the benchmark server") as ready:
+        yield Server(port=int(ready[0]), body_bytes=int(ready[1]))
 
 
 # --- the two consumers ---------------------------------------------------------------
