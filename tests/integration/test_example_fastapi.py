@@ -78,14 +78,8 @@ def service() -> FakeService:
 
 
 @pytest.fixture
-async def fake(service: FakeService) -> AsyncIterator[FakeServer]:
-    async with FakeServer(service) as running_fake:
-        yield running_fake
-
-
-@pytest.fixture
-def environ(fake: FakeServer) -> Mapping[str, str]:
-    return {"MYREPORTS_TOKEN": "test-token", "MYREPORTS_BASE_URL": fake.url}
+def environ(server: FakeServer) -> Mapping[str, str]:
+    return {"MYREPORTS_TOKEN": "test-token", "MYREPORTS_BASE_URL": server.url}
 
 
 @pytest.fixture
@@ -114,7 +108,7 @@ async def read_ids(http: httpx.AsyncClient, url: str, *, into: list[str]) -> Non
 
 
 async def test_streams_every_invoice_as_ndjson(
-    service: FakeService, fake: FakeServer, http: httpx.AsyncClient
+    service: FakeService, server: FakeServer, http: httpx.AsyncClient
 ) -> None:
     response = await http.get("/invoices", params={"page_size": 100})
 
@@ -127,7 +121,7 @@ async def test_streams_every_invoice_as_ndjson(
     pages = sorted(r.page_index or 0 for r in service.list_requests())
     assert pages[:13] == list(range(13))
     assert len(pages) <= 13 + 3
-    async with MyReportsClient("test-token", base_url=fake.url) as direct:
+    async with MyReportsClient("test-token", base_url=server.url) as direct:
         expected = [fastapi_app.invoice_json(i) async for i in direct.iter_invoices()]
     assert lines == expected
     # Checked against the service's own JSON too: money keeps every digit.

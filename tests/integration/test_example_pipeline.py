@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import json
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -30,31 +30,16 @@ from myreports_async import (
 )
 from myreports_async.testing import FakeServer, FakeService, Fault
 
+from .conftest import ClientFactory
+
 PAGE_SIZE = 50
 BATCH_SIZE = 40  # not a divisor of the page size: batches straddle page boundaries
-FAST = RetryPolicy(initial_backoff=0.001, max_backoff=0.005)
 GIVE_UP_FAST = RetryPolicy(max_attempts=2, initial_backoff=0.001, max_backoff=0.001)
-
-ClientFactory = Callable[[RetryPolicy], MyReportsClient]
 
 
 @pytest.fixture
 def service() -> FakeService:
     return FakeService(1030, seed=11)
-
-
-@pytest.fixture
-async def make_client(server: FakeServer) -> AsyncIterator[ClientFactory]:
-    made: list[MyReportsClient] = []
-
-    def make(retry: RetryPolicy) -> MyReportsClient:
-        client = MyReportsClient("test-token", base_url=server.url, retry=retry)
-        made.append(client)
-        return client
-
-    yield make
-    for client in made:
-        await client.close()
 
 
 @pytest.fixture
@@ -115,7 +100,7 @@ def assert_complete(database: Path, service: FakeService) -> None:
 async def test_full_run_stores_every_invoice_exactly(
     service: FakeService, make_client: ClientFactory, database: Path
 ) -> None:
-    result = await sync(make_client(FAST), database)
+    result = await sync(make_client(), database)
 
     assert result == pipeline_sqlite.SyncResult(written=service.invoice_count, resumed_from=None)
     assert_complete(database, service)
@@ -134,7 +119,7 @@ async def test_full_run_stores_every_invoice_exactly(
 async def test_rerun_from_scratch_adds_no_duplicates(
     service: FakeService, make_client: ClientFactory, database: Path
 ) -> None:
-    client = make_client(FAST)
+    client = make_client()
     await sync(client, database)
     service.clear_requests()
 
@@ -164,7 +149,7 @@ async def test_run_killed_by_a_failing_page_resumes_where_it_stopped(
     service.inject(fault, route="list", page_index=9, times=None)
 
     with pytest.raises(error):
-        await sync(make_client(GIVE_UP_FAST), database)
+        await sync(make_client(retry=GIVE_UP_FAST), database)
 
     done = assert_consistent(database, service)
     # Everything before page 9 was yielded; whole batches of it were committed.
@@ -174,7 +159,7 @@ async def test_run_killed_by_a_failing_page_resumes_where_it_stopped(
 
     service.clear_faults()  # the service heals
     service.clear_requests()
-    resumed = await sync(make_client(FAST), database)
+    resumed = await sync(make_client(), database)
 
     assert resumed.resumed_from == point
     assert resumed.written == service.invoice_count - done
@@ -188,7 +173,7 @@ async def test_run_cancelled_at_any_moment_resumes_exactly(
 ) -> None:
     """A kill from outside (cancellation) at various moments: whatever it interrupted,
     the file is consistent and the next run completes it."""
-    client = make_client(FAST)
+    client = make_client()
     run = asyncio.create_task(sync(client, database))
     await wait_until(lambda: len(service.list_requests()) >= after_requests or run.done())
     run.cancel()
@@ -206,11 +191,11 @@ async def test_resume_keeps_the_page_size_of_the_saved_point(
 ) -> None:
     service.inject(Fault.status(503), route="list", page_index=4, times=None)
     with pytest.raises(ServerError):
-        await sync(make_client(GIVE_UP_FAST), database)
+        await sync(make_client(retry=GIVE_UP_FAST), database)
     service.clear_faults()
 
     # Another page size would make the saved point meaningless: the saved one is used.
-    await pipeline_sqlite.sync_invoices(make_client(FAST), database, page_size=300)
+    await pipeline_sqlite.sync_invoices(make_client(), database, page_size=300)
 
     assert_complete(database, service)
 
