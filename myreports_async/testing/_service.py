@@ -279,6 +279,10 @@ class FakeService:
             with an unreferenced stream; it is never smaller than about 750 bytes).
         token_lifetime: seconds, the ``expires_in`` of issued access tokens; issued tokens
             really stop working after it.
+        access_token_uses: how many API requests an issued access token is good for;
+            after that the service revokes it (answers 401) whatever ``expires_in`` said,
+            as a real service does after a sign-out elsewhere or a key rotation.
+            ``None``: no such limit. Static ``access_tokens`` are not affected.
         rate_limit: requests per second the API routes accept (a token bucket holding
             ``rate_limit_burst`` requests, 1 unless changed); beyond it they answer 429
             with a ``Retry-After`` (fractional seconds) until the next request may pass.
@@ -286,7 +290,8 @@ class FakeService:
             gateway in front of the service would.
 
     ``invoice_count``, ``max_page_size``, ``include_page_index``, ``detail_items``,
-    ``summary_size``, ``token_lifetime``, ``rate_limit`` and ``rate_limit_burst`` are
+    ``summary_size``, ``token_lifetime``, ``access_token_uses``, ``rate_limit`` and
+    ``rate_limit_burst`` are
     plain attributes: change them between requests to script a test (a collection that
     grows, a cap that appears).
 
@@ -312,6 +317,7 @@ class FakeService:
         detail_items: int | Callable[[int], int] = 3,
         summary_size: int = 2048,
         token_lifetime: float = 3600,
+        access_token_uses: int | None = None,
         rate_limit: float | None = None,
     ) -> None:
         if invoice_count < 0:
@@ -324,6 +330,8 @@ class FakeService:
             raise ValueError(f"summary_size must be >= 0, got {summary_size!r}")
         if not token_lifetime > 0:
             raise ValueError(f"token_lifetime must be > 0, got {token_lifetime!r}")
+        if access_token_uses is not None and access_token_uses < 1:
+            raise ValueError(f"access_token_uses must be >= 1 or None, got {access_token_uses!r}")
         tokens = (access_tokens,) if isinstance(access_tokens, str) else tuple(access_tokens)
         if not all(tokens):
             raise ValueError("access tokens must be non-empty strings")
@@ -333,6 +341,7 @@ class FakeService:
         self.detail_items = detail_items
         self.summary_size = summary_size
         self.token_lifetime = token_lifetime
+        self.access_token_uses = access_token_uses
         if rate_limit is not None and not rate_limit > 0:
             raise ValueError(f"rate_limit must be > 0 or None, got {rate_limit!r}")
         self.rate_limit = rate_limit
@@ -343,6 +352,7 @@ class FakeService:
         self._static_tokens = tokens
         self._static_revoked = False
         self._issued: dict[str, float] = {}  # access token -> time.monotonic() expiry
+        self._token_uses: dict[str, int] = {}  # issued access token -> API requests served
         self._client_secrets: dict[str, str] = {}
         self._refresh_owners: dict[str, str] = {}  # live refresh token -> client id
         self._redirect_uris: dict[str, frozenset[str]] = {}  # client id -> registered
@@ -639,6 +649,7 @@ class FakeService:
             invoice = await client.get_invoice(service.invoice_id(0))  # refreshes once
         """
         self._issued.clear()
+        self._token_uses.clear()
         if revoke_static:
             self._static_revoked = True
 
@@ -655,6 +666,12 @@ class FakeService:
         if time.monotonic() >= expiry:
             del self._issued[token]
             return False
+        uses = self._token_uses.get(token, 0) + 1
+        if self.access_token_uses is not None and uses > self.access_token_uses:
+            del self._issued[token]
+            self._token_uses.pop(token, None)
+            return False
+        self._token_uses[token] = uses
         return True
 
     async def _client_id(self, request: web.BaseRequest) -> str | None:
