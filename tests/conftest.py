@@ -1,59 +1,21 @@
-"""Shared test set-up: the aioresponses shim for aiohttp 3.14, and canned payloads."""
+"""Shared test set-up: canned payloads, the aioresponses fixture, Hypothesis profiles."""
 
 from __future__ import annotations
 
-import inspect
 import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
-from aiohttp.streams import StreamReader
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "examples"
-"""The service reference's documented payloads (``shared/examples`` beside the clone)."""
-
-
-def _install_aioresponses_shim() -> None:
-    """Make aioresponses 0.7.9 build responses that aiohttp 3.14 accepts.
-
-    aiohttp 3.14 added a required ``stream_writer`` argument to ``ClientResponse`` and
-    asserts in ``pause_reading()`` for large bodies; aioresponses (pnuckowski/aioresponses
-    issue #289, fixes unreleased in PRs #288/#292) knows neither. The shim switches on only
-    when the installed aiohttp has the new argument, so 3.13 keeps working untouched.
-    Remove it once a fixed aioresponses release exists.
-    """
-    params = inspect.signature(aiohttp.ClientResponse.__init__).parameters
-    if "stream_writer" not in params:
-        return
-    import aioresponses.core as core
-    from aiohttp.client_proto import ResponseHandler
-
-    class _NoWriter:
-        output_size = 0
-
-    class _ShimResponse(aiohttp.ClientResponse):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            kwargs.setdefault("stream_writer", _NoWriter())
-            super().__init__(*args, **kwargs)
-
-    def stream_reader_factory(loop: Any = None) -> StreamReader:
-        protocol = ResponseHandler(loop=loop)
-        return StreamReader(protocol, limit=2**30, loop=loop)
-
-    setattr(core, "ClientResponse", _ShimResponse)  # noqa: B010 (not re-exported)
-    setattr(core, "stream_reader_factory", stream_reader_factory)  # noqa: B010
-
-
-_install_aioresponses_shim()
+EXAMPLES = Path(__file__).resolve().parent / "data"
+"""The service reference's documented payloads, copied into the repository (tests/data)."""
 
 
 @pytest.fixture
 def examples() -> Path:
     """The folder of documented payloads."""
-    assert EXAMPLES.is_dir(), f"shared examples not found at {EXAMPLES}"
     return EXAMPLES
 
 

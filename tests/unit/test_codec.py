@@ -6,7 +6,6 @@ import re
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -29,8 +28,8 @@ from myreports_async._codec import (
 )
 from myreports_async._errors import DecodeError
 from myreports_async._models import Invoice, InvoiceItem
+from tests.conftest import EXAMPLES
 
-EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "examples"
 UTC = timezone.utc
 
 
