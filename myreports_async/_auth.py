@@ -1,9 +1,12 @@
 """Token providers: the only code that knows a bearer token.
 
 The client asks its provider for a token before every request, so a refreshed token is
-used at once. After a 401 it asks once more with ``force_refresh=True``; a provider that
-cannot mint a new token returns the same one, and the client then gives up with
-``AuthenticationError`` instead of repeating a request that must fail again.
+used at once. After a 401 it asks once for a replacement: with
+``renew_refused(refused_token)`` when the provider has that method (it can then tell a
+token already replaced from the current one, see :class:`RenewsRefusedTokens`), else with
+``get_token(force_refresh=True)``. A provider that cannot mint a new token returns the
+same one, and the client then gives up with ``AuthenticationError`` instead of repeating
+a request that must fail again.
 
 This module holds what needs no I/O: the provider protocol, the static token, the
 :class:`TokenSet` record and the renewal rule. The refreshing provider, which talks to
@@ -24,10 +27,12 @@ import attrs
 __all__ = [
     "RENEW_MARGIN_S",
     "SHORT_LIFETIME_S",
+    "RenewsRefusedTokens",
     "StaticToken",
     "TokenProvider",
     "TokenSet",
     "renewal_margin",
+    "replacement_token",
 ]
 
 #: Seconds of remaining life below which an access token is renewed.
@@ -50,6 +55,28 @@ class TokenProvider(Protocol):
     async def get_token(self, *, force_refresh: bool = False) -> str:
         """Return a bearer token; with ``force_refresh`` a fresh one if the provider can."""
         ...
+
+
+@runtime_checkable
+class RenewsRefusedTokens(Protocol):
+    """A provider that can replace the token the service refused (optional).
+
+    The client prefers ``renew_refused`` to ``get_token(force_refresh=True)`` after a 401:
+    knowing which token was refused, the provider can skip the token request when that
+    token was already replaced by a concurrent request, and never withhold a new one
+    otherwise. :class:`~myreports_async.RefreshTokenAuth` implements it.
+    """
+
+    async def renew_refused(self, refused_token: str) -> str:
+        """Return a token other than ``refused_token`` if the provider can mint one."""
+        ...
+
+
+async def replacement_token(provider: TokenProvider, refused_token: str) -> str:
+    """The token to repeat a request with after the service refused ``refused_token``."""
+    if isinstance(provider, RenewsRefusedTokens):
+        return await provider.renew_refused(refused_token)
+    return await provider.get_token(force_refresh=True)
 
 
 class StaticToken:

@@ -1,28 +1,29 @@
 """``RefreshTokenAuth``: a token provider that renews its access token with a refresh token.
 
-State, and how ``get_token`` moves it::
+State, and how the calls move it::
 
-    no access token / renewal due ──get_token()────────────► refresh in flight
-    token fresh                    ──get_token()────────────► token returned at once
-    refresh in flight              ──get_token(any)─────────► joins it (same token or error)
-    refresh in flight              ──done───────────────────► token fresh (on_refresh called)
-    token fresh, a forced refresh  ──get_token(force=True)──► token returned at once
-      finished < 5 s ago                                       (the 401 was for the old token)
-    otherwise                      ──get_token(force=True)──► refresh in flight
+    no access token / renewal due ──get_token()──────────────► refresh in flight
+    token fresh                    ──get_token()──────────────► token returned at once
+    refresh in flight              ──any call─────────────────► joins it (same token or error)
+    refresh in flight              ──done─────────────────────► token fresh (on_refresh called)
+    token fresh                    ──get_token(force=True)────► refresh in flight
+    token T current                ──renew_refused(T)─────────► refresh in flight
+    token T current                ──renew_refused(older)─────► T returned at once
 
 Rule 1 (single flight): at most one token request is in flight, however many callers
         wait; every waiter gets its result or its exception. The refresh runs in its own
         task, so a waiter that is cancelled does not cancel it: an answer that rotated
         the refresh token is never thrown away.
-Rule 2 (forced refresh dedup): the client asks for ``force_refresh`` after a 401. When
-        several requests in flight were refused with the same old token, the first forced
-        call refreshes and the others join it; a forced call that arrives within
-        ``FORCED_REFRESH_REUSE_S`` seconds after a refresh that was itself forced gets the
-        token that refresh produced, instead of spending another refresh token. (Only a
-        *forced* refresh counts: after a refresh made because the token was due, a 401 is
-        news, and is answered with a new refresh.) If that token is the one the server
-        just refused, the client sees the same token come back and raises
-        ``AuthenticationError`` rather than loop.
+Rule 2 (a refusal is decided by the token, not by the clock): after a 401 the client
+        calls :meth:`RefreshTokenAuth.renew_refused` with the token the service refused.
+        If that token is still the current one, a new one is fetched (or the refresh in
+        flight is joined); if it is no longer current, another request already replaced
+        it and the current token is returned without a token request. So N requests
+        refused at once for the same token cost one token request, and a token revoked
+        a second after the last refresh is still replaced: a new token is never withheld
+        because another refresh happened recently. ``get_token(force_refresh=True)``,
+        which cannot say which token was refused, always refreshes (or joins the
+        refresh in flight).
 Rule 3 (rotation): the refresh token of each answer replaces the held one *before*
         ``on_refresh`` runs, so even if persisting fails this process keeps working.
 Rule 4: ``on_refresh`` may be sync or async. An exception from it is not swallowed: it
@@ -43,7 +44,7 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from types import TracebackType
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
 import aiohttp
 
@@ -56,12 +57,9 @@ from ._version import __version__
 if TYPE_CHECKING:
     from ._token_store import TokenStore
 
-__all__ = ["FORCED_REFRESH_REUSE_S", "OnRefresh", "RefreshTokenAuth"]
+__all__ = ["OnRefresh", "RefreshTokenAuth"]
 
 logger = logging.getLogger("myreports_async")
-
-#: Seconds after a forced refresh during which another forced refresh returns its token.
-FORCED_REFRESH_REUSE_S: Final = 5.0
 
 OnRefresh = Callable[[TokenSet], Awaitable[None] | None]
 """What ``on_refresh`` may be: a function or a coroutine function taking a TokenSet."""
@@ -110,9 +108,9 @@ class RefreshTokenAuth:
         clock, now, sleep, rand: a monotonic clock, the wall clock (aware datetimes), the
             sleep used between retries and the jitter source; inject them in tests.
 
-    A forced refresh (the client's reaction to a 401) that arrives within 5 s after an
-    earlier *forced* refresh returns that refresh's token instead of refreshing again, so
-    a wave of 401s for one expired token costs one token request.
+    After a 401 the client calls :meth:`renew_refused` with the refused token: a wave of
+    401s for one token costs one token request, and a token revoked at any time is
+    replaced (see the module's Rule 2).
 
     Example::
 
@@ -187,8 +185,6 @@ class RefreshTokenAuth:
             self._tokens = TokenSet(access_token, refresh_token, expires_at)
             self._expires_mono = clock() + (expires_at - now()).total_seconds()
         self._inflight: asyncio.Task[str] | None = None
-        self._inflight_forced = False
-        self._forced_done_at: float | None = None  # monotonic end of the last forced refresh
 
     @classmethod
     def from_store(
@@ -281,38 +277,60 @@ class RefreshTokenAuth:
     # -- tokens --------------------------------------------------------------------------
 
     async def get_token(self, *, force_refresh: bool = False) -> str:
-        """The access token, refreshed first when it is due (or when forced, see Rule 2).
+        """The access token, refreshed first when it is due or when ``force_refresh``.
+
+        A forced call refreshes even if a refresh has just finished (it joins one in
+        flight): use :meth:`renew_refused` after a 401, which knows which token failed.
 
         Raises ``AuthenticationError`` when the token endpoint refuses the refresh token
         or the client, ``TransportError``/``ServerError`` when it cannot be reached after
         retries, ``DecodeError`` for an answer that is not a token answer.
         """
+        self._check_open()
+        if self._inflight is None:
+            current = self._tokens
+            if current is not None and not force_refresh and not self._renewal_due():
+                return current.access_token
+        return await self._join_or_start()
+
+    async def renew_refused(self, refused_token: str) -> str:
+        """A token to repeat a request with, after the service refused ``refused_token``.
+
+        Decided by the token (Rule 2): when ``refused_token`` is still the current token,
+        a new one is fetched (one token request however many callers were refused with
+        it at once); when it has already been replaced, the current token is returned
+        at once. :class:`~myreports_async.MyReportsClient` calls it after a 401; call it
+        yourself only when you send requests with the token on your own. Raises like
+        :meth:`get_token`.
+        """
+        self._check_open()
+        if self._inflight is None:
+            current = self._tokens
+            if current is not None and current.access_token != refused_token:
+                return current.access_token
+            return await self._join_or_start()
+        fresh = await self._join_or_start()
+        if fresh != refused_token:
+            return fresh
+        # The refresh joined had handed out this very token before it finished (its
+        # on_refresh was still running when the request left): fetch a new one.
+        return await self._join_or_start()
+
+    def _check_open(self) -> None:
         if self._closed:
             raise RuntimeError("the RefreshTokenAuth is closed")
+
+    async def _join_or_start(self) -> str:
         task = self._inflight
         if task is None:
-            current = self._tokens
-            if current is not None:
-                if force_refresh:
-                    if self._recently_forced():
-                        return current.access_token
-                elif not self._renewal_due():
-                    return current.access_token
             task = asyncio.get_running_loop().create_task(self._refresh())
             self._inflight = task
-            self._inflight_forced = False
-        if force_refresh:
-            self._inflight_forced = True
         # shield: a cancelled waiter must not cancel the refresh others wait for (Rule 1).
         return await asyncio.shield(task)
 
     def _renewal_due(self) -> bool:
         remaining = self._expires_mono - self._clock()
         return remaining < renewal_margin(self._lifetime_s)
-
-    def _recently_forced(self) -> bool:
-        done = self._forced_done_at
-        return done is not None and self._clock() - done < FORCED_REFRESH_REUSE_S
 
     async def _refresh(self) -> str:
         try:
@@ -321,19 +339,15 @@ class RefreshTokenAuth:
                 previous_refresh_token=self._refresh_token,
             )
             self._adopt(issued)
-            try:
-                logger.info(
-                    "access token refreshed at %s; it is valid for %.0f s",
-                    self.token_url,
-                    issued.lifetime_s,
-                )
-                if self._on_refresh is not None:
-                    result = self._on_refresh(issued.token_set)
-                    if inspect.isawaitable(result):
-                        await result
-            finally:
-                # Read last: a forced caller may have joined while on_refresh ran.
-                self._forced_done_at = self._clock() if self._inflight_forced else None
+            logger.info(
+                "access token refreshed at %s; it is valid for %.0f s",
+                self.token_url,
+                issued.lifetime_s,
+            )
+            if self._on_refresh is not None:
+                result = self._on_refresh(issued.token_set)
+                if inspect.isawaitable(result):
+                    await result
             return issued.token_set.access_token
         finally:
             self._inflight = None

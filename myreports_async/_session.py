@@ -29,7 +29,7 @@ import attrs
 from yarl import URL
 
 from . import _protocol
-from ._auth import TokenProvider
+from ._auth import TokenProvider, replacement_token
 from ._codec import error_message
 from ._concurrency import AdaptiveConcurrency, Outcome
 from ._errors import AuthenticationError, DecodeError
@@ -233,7 +233,7 @@ class ApiSession:
     ) -> str:
         """The token for the one repeat after a 401, or raise ``AuthenticationError``."""
         if not refreshed:
-            fresh = await self._auth.get_token(force_refresh=True)
+            fresh = await replacement_token(self._auth, refused)
             if fresh != refused:
                 logger.info("401 from %s: repeating once with a refreshed access token", url)
                 return fresh

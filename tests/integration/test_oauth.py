@@ -6,6 +6,7 @@ import asyncio
 import base64
 import hashlib
 import logging
+import math
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -109,6 +110,36 @@ async def test_wave_of_401s_for_the_old_token_costs_one_token_request(
     refused = [r for r in service.list_requests() if r.status == 401]
     assert len(refused) == 8  # the whole first wave went out with the old token
     assert token_requests(service) == [200]
+
+
+async def test_listing_completes_when_every_token_is_revoked_after_three_uses(
+    make_client: ClientFactory, make_auth: AuthFactory, service: FakeService
+) -> None:
+    # A service that revokes tokens long before expires_in (3600 s) says they end.
+    service.invoice_count = 100
+    service.access_token_uses = 3
+    client = make_client(make_auth())
+    ids = [i.invoice_id async for i in client.iter_invoices(page_size=10, prefetch=1)]
+    assert ids == service.invoice_ids()
+    statuses = [r.status for r in service.list_requests()]
+    # Pages 0..10 (the empty page 10 ends the stream); every fourth request is refused.
+    assert statuses == ([200, 200, 200, 401] * 4)[:14]
+    # One token request to start, then exactly one per revocation.
+    assert token_requests(service) == [200] * (1 + statuses.count(401))
+
+
+async def test_revoked_tokens_with_pages_in_flight_cost_one_token_request_each(
+    make_client: ClientFactory, make_auth: AuthFactory, service: FakeService
+) -> None:
+    # Eight pages in flight are refused together each time a token runs out: the wave
+    # costs one token request, so every token serves its whole allowance.
+    service.access_token_uses = 20
+    client = make_client(make_auth())
+    ids = [i.invoice_id async for i in client.iter_invoices(page_size=5, prefetch=8)]
+    assert ids == service.invoice_ids()
+    served = [r for r in service.list_requests() if r.status == 200]
+    assert 401 in [r.status for r in service.list_requests()]
+    assert token_requests(service) == [200] * math.ceil(len(served) / 20)
 
 
 async def test_proactive_refresh_before_expiry_needs_no_401(

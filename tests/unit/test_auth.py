@@ -44,7 +44,6 @@ from myreports_async._oauth import (
     error_for_answer,
     parse_token_answer,
 )
-from myreports_async._refresh import FORCED_REFRESH_REUSE_S
 from myreports_async.testing import FakeServer, FakeService, Fault
 
 CLIENT_ID = "billing-sync"
@@ -406,27 +405,59 @@ async def test_concurrent_callers_share_one_refresh(
     assert token_requests(service) == 1
 
 
-async def test_forced_refresh_wave_costs_one_token_request(
+async def test_refusal_wave_costs_one_token_request(
     make_auth: AuthFactory, service: FakeService, fake_time: FakeTime
 ) -> None:
     auth = make_auth(access_token="old", expires_at=T0 + timedelta(hours=1))
     # Eight requests refused with the old token ask at once, then two stragglers later.
-    wave = await asyncio.gather(*(auth.get_token(force_refresh=True) for _ in range(8)))
-    fake_time.advance(FORCED_REFRESH_REUSE_S - 0.5)
-    late = [await auth.get_token(force_refresh=True) for _ in range(2)]
+    wave = await asyncio.gather(*(auth.renew_refused("old") for _ in range(8)))
+    fake_time.advance(60)
+    late = [await auth.renew_refused("old") for _ in range(2)]
     assert len(set(wave + late)) == 1
     assert wave[0] != "old"
     assert token_requests(service) == 1
 
 
-async def test_forced_refresh_after_the_reuse_window_refreshes_again(
-    make_auth: AuthFactory, service: FakeService, fake_time: FakeTime
+async def test_refusal_of_the_current_token_refreshes_however_recent_the_last_refresh(
+    make_auth: AuthFactory, service: FakeService
+) -> None:
+    # A token revoked a moment after it was issued is replaced all the same: the clock
+    # never withholds a new token.
+    auth = make_auth(access_token="old", expires_at=T0 + timedelta(hours=1))
+    first = await auth.renew_refused("old")
+    second = await auth.renew_refused(first)
+    third = await auth.renew_refused(second)
+    assert len({"old", first, second, third}) == 4
+    assert token_requests(service) == 3
+
+
+async def test_refusal_of_a_replaced_token_returns_the_current_one(
+    make_auth: AuthFactory, service: FakeService
+) -> None:
+    auth = make_auth(access_token="old", expires_at=T0 + timedelta(hours=1))
+    current = await auth.renew_refused("old")
+    assert await auth.renew_refused("something-older") == current
+    assert await auth.get_token() == current
+    assert token_requests(service) == 1
+
+
+async def test_forced_refresh_always_refreshes(
+    make_auth: AuthFactory, service: FakeService
 ) -> None:
     auth = make_auth()
     first = await auth.get_token(force_refresh=True)
-    fake_time.advance(FORCED_REFRESH_REUSE_S)
     assert await auth.get_token(force_refresh=True) != first
     assert token_requests(service) == 2
+
+
+async def test_forced_callers_at_once_share_one_refresh(
+    make_auth: AuthFactory, service: FakeService
+) -> None:
+    auth = make_auth(access_token="old", expires_at=T0 + timedelta(hours=1))
+    tokens = await asyncio.gather(*(auth.get_token(force_refresh=True) for _ in range(8)))
+    assert len(set(tokens)) == 1
+    assert tokens[0] != "old"
+    assert token_requests(service) == 1
 
 
 async def test_forced_refresh_after_a_scheduled_refresh_is_not_deduplicated(

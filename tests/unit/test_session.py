@@ -309,6 +309,41 @@ async def test_401_forces_one_refresh_and_one_repeat(fake_time: FakeTime, mocked
     assert fake_time.sleeps == []
 
 
+class RefusalAwareToken(RotatingToken):
+    """A provider that is told which token was refused."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refused: list[str] = []
+
+    async def renew_refused(self, refused_token: str) -> str:
+        self.refused.append(refused_token)
+        self.generation += 1
+        return f"token-{self.generation}"
+
+
+async def test_401_hands_the_refused_token_to_a_provider_that_takes_it(
+    fake_time: FakeTime, mocked: Any
+) -> None:
+    provider = RefusalAwareToken()
+    api = ApiSession(
+        auth=provider,
+        retry=RetryPolicy(),
+        timeout=5.0,
+        user_agent="t",
+        clock=fake_time.clock,
+        sleep=fake_time.sleep,
+    )
+    mocked.get(ANY, status=401, payload=error_body(401, "Unauthorized"))
+    mocked.get(ANY, body=b"{}")
+    assert await api.get_bytes(URL_) == b"{}"
+    await api.close()
+    sent = [c.kwargs["headers"]["Authorization"] for c in requests_made(mocked)]
+    assert sent == ["Bearer token-0", "Bearer token-1"]
+    assert provider.refused == ["token-0"]
+    assert provider.calls == [False]  # never get_token(force_refresh=True)
+
+
 async def test_second_401_raises(fake_time: FakeTime, mocked: Any) -> None:
     provider = RotatingToken()
     api = ApiSession(
