@@ -41,6 +41,9 @@ REGIONS: Final[Mapping[str, str]] = {
 
 MIN_PAGE_SIZE: Final = 1
 MAX_PAGE_SIZE: Final = 10_000
+#: Pages in flight at once, at most: each is a task and a buffered answer, so an
+#: unbounded read-ahead (prefetch=10**9) would exhaust memory before the first request.
+MAX_PREFETCH: Final = 64
 
 
 # ---------------------------------------------------------------------------
@@ -150,8 +153,8 @@ def validate_paging(*, page_size: int, start_page: int, prefetch: int) -> None:
         )
     if start_page < 0:
         raise ValueError(f"start_page must be 0 or more, not {start_page}")
-    if prefetch < 1:
-        raise ValueError(f"prefetch must be at least 1, not {prefetch}")
+    if not 1 <= prefetch <= MAX_PREFETCH:
+        raise ValueError(f"prefetch must be between 1 and {MAX_PREFETCH}, not {prefetch}")
 
 
 def page_params(*, page_index: int, page_size: int) -> dict[str, str]:

@@ -33,6 +33,7 @@ from myreports_async import (
     authorize_with_browser,
 )
 
+from .._protocol import MAX_PREFETCH
 from ._credentials import (
     DEFAULT_TOKEN_URL,
     Credentials,
@@ -347,7 +348,7 @@ _page_size_option = click.option(
 )
 _prefetch_option = click.option(
     "--prefetch",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, MAX_PREFETCH),
     default=4,
     show_default=True,
     help="Pages requested ahead at once (1: one at a time).",

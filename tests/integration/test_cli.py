@@ -227,6 +227,19 @@ async def test_malformed_invoice_id_is_a_usage_error(env: dict[str, str]) -> Non
     assert "Traceback" not in result.err
 
 
+@pytest.mark.parametrize("prefetch", ["0", "65", "1000000000"])
+async def test_prefetch_out_of_range_is_a_usage_error_before_any_request(
+    cli_server: FakeServer, env: dict[str, str], prefetch: str
+) -> None:
+    result = await run_cli("invoices", "--prefetch", prefetch, env=env)
+
+    assert result.code == 2
+    assert f"Invalid value for '--prefetch': {prefetch} is not in the range 1<=x<=64" in (
+        result.err
+    )
+    assert cli_server.service.requests == []
+
+
 # -- failures ------------------------------------------------------------------------------
 
 

@@ -242,6 +242,7 @@ async def test_page_size_out_of_range_is_refused_before_any_request(
 ) -> None:
     bad: list[dict[str, int]] = [
         {"page_size": 0}, {"page_size": 10_001}, {"start_page": -1}, {"prefetch": 0},
+        {"prefetch": 65}, {"prefetch": 10**9},
     ]  # fmt: skip
     for kwargs in bad:
         with pytest.raises(ValueError, match="must be"):

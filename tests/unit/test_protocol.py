@@ -129,7 +129,9 @@ def test_invoice_id_is_one_percent_encoded_segment() -> None:
         ({"page_size": 0, "start_page": 0, "prefetch": 1}, "page_size must be between 1 and 10000"),
         ({"page_size": 10001, "start_page": 0, "prefetch": 1}, "page_size must be between"),
         ({"page_size": 10, "start_page": -1, "prefetch": 1}, "start_page must be 0 or more"),
-        ({"page_size": 10, "start_page": 0, "prefetch": 0}, "prefetch must be at least 1"),
+        ({"page_size": 10, "start_page": 0, "prefetch": 0}, "prefetch must be between 1 and 64"),
+        ({"page_size": 10, "start_page": 0, "prefetch": 65}, "prefetch must be between 1 and 64"),
+        ({"page_size": 10, "start_page": 0, "prefetch": 10**9}, r"between 1 and 64, not 10+\b"),
     ],
 )
 def test_paging_arguments_are_checked(kwargs: dict[str, int], message: str) -> None:
