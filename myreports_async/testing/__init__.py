@@ -21,6 +21,9 @@ Example::
                 ids = [invoice.invoice_id async for invoice in client.iter_invoices()]
         assert ids == service.invoice_ids()
 
+For tight unit tests with ``aioresponses``, :func:`mock_invoice_listing` registers a
+whole paged listing (every page, and the empty page that ends the stream) on the mock.
+
 With pytest, the fixtures ``myreports_service``, ``myreports_server`` and
 ``myreports_client`` of :mod:`myreports_async.testing.pytest_plugin` are available as
 soon as the package is installed.
@@ -29,6 +32,7 @@ soon as the package is installed.
 from __future__ import annotations
 
 from ._faults import Fault, RecordedRequest, RouteName
+from ._mocking import mock_invoice_listing
 from ._service import (
     DEFAULT_PAGE_SIZE,
     RANDOM_FAULT_KINDS,
@@ -46,4 +50,5 @@ __all__ = [
     "RandomFaultKind",
     "RecordedRequest",
     "RouteName",
+    "mock_invoice_listing",
 ]
