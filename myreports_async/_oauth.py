@@ -60,6 +60,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger("myreports_async")
+#: The same logger as the API's requests: each attempt at DEBUG, each retry at INFO.
+http_logger = logging.getLogger("myreports_async.http")
 
 DEFAULT_TOKEN_URL: Final = "https://login.xarios.cloud/connect/token"  # noqa: S105 (a URL)
 DEFAULT_AUTHORIZE_URL: Final = "https://login.xarios.cloud/connect/authorize"
@@ -318,8 +320,16 @@ class TokenEndpoint:
         cut_after_sending = False
         while True:
             issued_at, sent_at = self._clock(), self._now()
-            logger.debug("requesting an access token (%s) from %s", grant_type, self.shown_url)
+            started = time.perf_counter()
             outcome = await self._attempt(form)
+            http_logger.debug(
+                "POST %s (%s) -> %s in %.3fs (attempt %d)",
+                self.shown_url,
+                grant_type,
+                _describe(outcome),
+                time.perf_counter() - started,
+                failed + 1,
+            )
             if isinstance(outcome, _Answer) and 200 <= outcome.status < 300:
                 token_set, lifetime = parse_token_answer(
                     outcome.body,
@@ -334,13 +344,14 @@ class TokenEndpoint:
                 # The request may have reached the server before the connection broke: a
                 # rotating server may then have spent the refresh token already.
                 cut_after_sending = True
-            logger.info(
+            http_logger.info(
                 "token request %d of %d to %s failed (%s); retrying in %.3fs",
                 failed,
                 self._retry.max_attempts,
                 self.shown_url,
                 _describe(outcome),
                 delay,
+                extra={"retry": True},
             )
             if delay > 0:
                 await self._sleep(delay)

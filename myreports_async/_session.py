@@ -45,6 +45,9 @@ from ._transport import (
 __all__ = ["ApiSession"]
 
 logger = logging.getLogger("myreports_async")
+#: Each attempt at DEBUG (method, URL without secrets, status, duration, attempt number)
+#: and each retry at INFO, marked ``retry=True`` for handlers that show only retries.
+http_logger = logging.getLogger("myreports_async.http")
 
 T = TypeVar("T")
 
@@ -174,13 +177,15 @@ class ApiSession:
         failed = 0
         refreshed = False
         token: str | None = None
+        attempt = 0
         while True:
             await self.cool_down.wait()
             if token is None:
                 # Asked for every attempt, so a token refreshed meanwhile is used at once.
                 token = await self._auth.get_token()
+            attempt += 1
             outcome = await self._attempt_in_window(
-                url, read, params=params, accept=accept, token=token
+                url, read, params=params, accept=accept, token=token, shown=(shown_url, attempt)
             )
             if not isinstance(outcome, (_ErrorAnswer, TransportFailure)):
                 return outcome
@@ -191,13 +196,14 @@ class ApiSession:
                 token = None
                 failed += 1
                 delay = self._retry_delay(outcome, failed=failed, url=shown_url)
-                logger.info(
+                http_logger.info(
                     "attempt %d of %d for %s failed (%s); retrying in %.3fs",
                     failed,
                     self._retry.max_attempts,
                     shown_url,
                     _describe_outcome(outcome),
                     max(delay, self.cool_down.remaining),
+                    extra={"retry": True},
                 )
                 if delay > 0:
                     await self._sleep(delay)
@@ -212,6 +218,7 @@ class ApiSession:
         params: Mapping[str, str] | None,
         accept: str,
         token: str,
+        shown: tuple[str, int],
     ) -> T | _ErrorAnswer | TransportFailure:
         """One attempt holding a slot of the client's concurrency window."""
         ticket = await self.concurrency.acquire()
@@ -219,7 +226,9 @@ class ApiSession:
         try:
             # A 429 seen while this attempt waited for its slot set a pause: honour it.
             await self.cool_down.wait()
-            outcome = await self._attempt(url, read, params=params, accept=accept, token=token)
+            outcome = await self._attempt(
+                url, read, params=params, accept=accept, token=token, shown=shown
+            )
             if not isinstance(outcome, (_ErrorAnswer, TransportFailure)):
                 result = Outcome.SUCCESS
             elif isinstance(outcome, _ErrorAnswer) and outcome.status == 429:
@@ -272,8 +281,12 @@ class ApiSession:
         params: Mapping[str, str] | None,
         accept: str,
         token: str,
+        shown: tuple[str, int],
     ) -> T | _ErrorAnswer | TransportFailure:
-        """One exchange. Success is ``read``'s result; anything else is an outcome value."""
+        """One exchange. Success is ``read``'s result; anything else is an outcome value.
+
+        ``shown`` (the URL without secrets, the attempt number) is for the DEBUG line.
+        """
         # The header is set per request, not by a session middleware: aiohttp runs
         # middlewares again on every redirect hop, which would hand the token to a
         # storage host; a plain header is dropped by aiohttp when the origin changes.
@@ -284,6 +297,8 @@ class ApiSession:
         }
         session = self._client_session()
         proxy, proxy_headers = self._proxies.for_url(url) if self._proxies else (None, None)
+        started = time.perf_counter()
+        status: int | None = None
         try:
             async with session.get(
                 url,
@@ -294,13 +309,31 @@ class ApiSession:
                 proxy=proxy,
                 proxy_headers=proxy_headers,
             ) as resp:
+                status = resp.status
                 if 200 <= resp.status < 300:
-                    return await read(resp)
+                    result = await read(resp)
+                    _log_attempt(shown, f"HTTP {status}", started)
+                    return result
                 body = await read_limited(resp, MAX_ERROR_BODY)
                 message = error_message(body) or resp.reason or _reason_phrase(resp.status)
+                _log_attempt(shown, f"HTTP {status}", started)
                 return _ErrorAnswer(resp.status, message, resp.headers.get("Retry-After"))
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            return TransportFailure.of(exc)
+            failure = TransportFailure.of(exc)
+            after = f"HTTP {status}, then " if status is not None else ""
+            _log_attempt(shown, f"{after}failed ({failure.description})", started)
+            return failure
+        except asyncio.CancelledError:
+            # A read-ahead request the listing no longer needs, or a consumer that left.
+            _log_attempt(shown, "cancelled", started)
+            raise
+
+
+def _log_attempt(shown: tuple[str, int], result: str, started: float) -> None:
+    if http_logger.isEnabledFor(logging.DEBUG):
+        seconds = time.perf_counter() - started
+        url, attempt = shown
+        http_logger.debug("GET %s -> %s in %.3fs (attempt %d)", url, result, seconds, attempt)
 
 
 def _reason_phrase(status: int) -> str:

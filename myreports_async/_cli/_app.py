@@ -49,6 +49,7 @@ from ._output import (
     LineSink,
     OutputError,
     Progress,
+    RetryLines,
     Tally,
     invoice_json,
     make_writer,
@@ -64,6 +65,10 @@ REGIONS = ("au", "eu", "na", "uk")
 DEMO_TOKEN = "demo-token"  # noqa: S105 (the fake service's token, not a secret)
 DEMO_SEED = 2024
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+#: Without -v, a retry is one plain line: "retrying: attempt 1 of 5 for URL failed (...)".
+RETRY_FORMAT = "retrying: %(message)s"
+#: The client's logger of requests and retries (see docs/cli.md, "Logging").
+HTTP_LOGGER = "myreports_async.http"
 
 EPILOG = """\b
 Credentials and settings come from the options or the environment:
@@ -151,19 +156,40 @@ class _RedactingFormatter(logging.Formatter):
 
 
 def configure_logging(
-    ctx: click.Context, verbose: int, *, secrets: Iterable[str], loggers: Sequence[str]
+    ctx: click.Context,
+    verbose: int,
+    *,
+    secrets: Iterable[str],
+    loggers: Sequence[str],
+    retry_lines: bool = False,
 ) -> None:
-    """Send ``loggers`` to stderr at INFO (``-v``) or DEBUG (``-vv``) while ``ctx`` lives."""
-    if not verbose:
+    """Send ``loggers`` to stderr at INFO (``-v``) or DEBUG (``-vv``) while ``ctx`` lives.
+
+    Without ``-v``, ``retry_lines`` still shows each retry of the client as one line, so
+    a user waiting on a failing service sees what the command is waiting for.
+    """
+    if verbose:
+        handler: logging.Handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_RedactingFormatter(LOG_FORMAT, secrets))
+        level = logging.INFO if verbose == 1 else logging.DEBUG
+    elif retry_lines:
+        handler = RetryLines(sys.stderr)
+        handler.setFormatter(_RedactingFormatter(RETRY_FORMAT, secrets))
+        level = logging.INFO
+        loggers = [HTTP_LOGGER]
+    else:
         return
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_RedactingFormatter(LOG_FORMAT, secrets))
-    level = logging.INFO if verbose == 1 else logging.DEBUG
     for name in loggers:
         logger = logging.getLogger(name)
+        previous = logger.level
         logger.addHandler(handler)
         logger.setLevel(level)
-        ctx.call_on_close(lambda logger=logger: logger.removeHandler(handler))
+
+        def restore(logger: logging.Logger = logger, previous: int = previous) -> None:
+            logger.removeHandler(handler)
+            logger.setLevel(previous)
+
+        ctx.call_on_close(restore)
 
 
 def make_progress(output: str | None, verbose: int) -> Progress:
@@ -284,7 +310,15 @@ async def _counting_pages(
     help=f"OAuth token endpoint [default: {DEFAULT_TOKEN_URL}].",
 )
 @click.option(
-    "-v", "--verbose", count=True, help="Log to stderr: -v requests retried, -vv everything."
+    "-v",
+    "--verbose",
+    count=True,
+    help="Log to stderr: -v retries and token refreshes, -vv every request too.",
+)
+@click.option(
+    "--show-retries/--hide-retries",
+    default=None,
+    help="Print each retry on stderr as one line [default: when stderr is a terminal].",
 )
 @click.version_option(__version__, prog_name="myreports")
 @click.pass_context
@@ -301,6 +335,7 @@ def cli(
     token_store: str | None,
     token_url: str | None,
     verbose: int,
+    show_retries: bool | None,
 ) -> None:
     """Stream MyReports (Dimensions) billing data: every invoice, as ndjson, CSV or a table."""
     credentials = Credentials(
@@ -320,7 +355,13 @@ def cli(
         verbose=verbose,
         credentials=credentials,
     )
-    configure_logging(ctx, verbose, secrets=credentials.secrets, loggers=["myreports_async"])
+    configure_logging(
+        ctx,
+        verbose,
+        secrets=credentials.secrets,
+        loggers=["myreports_async"],
+        retry_lines=sys.stderr.isatty() if show_retries is None else show_retries,
+    )
 
 
 # -- invoices ------------------------------------------------------------------------------

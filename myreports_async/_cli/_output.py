@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import sys
 import time
 from collections.abc import Callable
@@ -34,6 +35,7 @@ __all__ = [
     "LineSink",
     "OutputError",
     "Progress",
+    "RetryLines",
     "Tally",
     "invoice_json",
     "invoice_record",
@@ -339,6 +341,8 @@ class _StatusLine:
     """
 
     _KEEP_UNDRAWN = True
+    #: The line on screen now, if any: a message printed meanwhile erases it first.
+    _on_screen: _StatusLine | None = None
 
     def __init__(
         self,
@@ -374,6 +378,18 @@ class _StatusLine:
             self._stream.write("\r" + " " * self._width + "\r")
         self._stream.flush()
         self._stream = None
+        if _StatusLine._on_screen is self:
+            _StatusLine._on_screen = None
+
+    @classmethod
+    def make_room(cls) -> None:
+        """Erase the line on screen so a message can take its place; redrawn next tick."""
+        line = cls._on_screen
+        if line is not None and line._stream is not None and line._width:
+            line._stream.write("\r" + " " * line._width + "\r")
+            line._stream.flush()
+            line._width = 0
+            line._next = line._clock()  # redraw below the message at the next update
 
     def _draw(self, now: float) -> None:
         assert self._stream is not None
@@ -382,6 +398,7 @@ class _StatusLine:
         self._stream.write("\r" + text.ljust(self._width))
         self._stream.flush()
         self._width = len(text)
+        _StatusLine._on_screen = self
 
     def _text(self, elapsed: float) -> str:
         raise NotImplementedError
@@ -446,3 +463,26 @@ class DownloadProgress(_StatusLine):
                 f"{rate:,.1f} MiB/s"
             )
         return f"{done} MiB  {elapsed:.1f} s  {rate:,.1f} MiB/s"
+
+
+class RetryLines(logging.Handler):
+    """Each retry the client logs, as one line on ``stream``: what failed, attempt n of m,
+    the wait. The client marks those records ``retry=True`` (logger
+    ``myreports_async.http``, INFO); other records are not shown. A progress line on the
+    same terminal is erased first and redrawn below."""
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__(logging.INFO)
+        self._stream = stream
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return bool(getattr(record, "retry", False))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = self.format(record)
+            _StatusLine.make_room()
+            self._stream.write(text + "\n")
+            self._stream.flush()
+        except Exception:  # noqa: BLE001 (logging's own contract: report, never raise)
+            self.handleError(record)

@@ -20,6 +20,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import attrs
 import pytest
 
 from myreports_async import MyReportsClient
@@ -250,7 +251,12 @@ async def test_bad_token_exits_3_and_never_shows_it(cli_server: FakeServer) -> N
     result = await run_cli("-vv", "invoices", env=env)
 
     assert result.code == 3
-    assert_one_error_line(result, "error: authentication failed: HTTP 401")
+    # -vv logs each request (lines that start with a timestamp), then the one error line.
+    logged, errors = [], []
+    for line in result.err.splitlines():
+        (logged if re.match(r"\d{4}-\d\d-\d\d ", line) else errors).append(line)
+    assert any("-> HTTP 401" in line for line in logged)
+    assert_one_error_line(attrs.evolve(result, err="\n".join(errors)), "error: authentication")
     assert secret not in result.err
 
 
