@@ -252,7 +252,8 @@ async def test_bad_token_exits_3_and_never_shows_it(cli_server: FakeServer) -> N
 
     assert result.code == 3
     # -vv logs each request (lines that start with a timestamp), then the one error line.
-    logged, errors = [], []
+    logged: list[str] = []
+    errors: list[str] = []
     for line in result.err.splitlines():
         (logged if re.match(r"\d{4}-\d\d-\d\d ", line) else errors).append(line)
     assert any("-> HTTP 401" in line for line in logged)
