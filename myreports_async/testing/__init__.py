@@ -31,15 +31,12 @@ soon as the package is installed.
 
 from __future__ import annotations
 
+from ._billing_routes import DEFAULT_PAGE_SIZE
+from ._fault_injection import RANDOM_FAULT_KINDS, RandomFaultKind
 from ._faults import Fault, RecordedRequest, RouteName
 from ._mocking import mock_invoice_listing
-from ._service import (
-    DEFAULT_PAGE_SIZE,
-    RANDOM_FAULT_KINDS,
-    FakeServer,
-    FakeService,
-    RandomFaultKind,
-)
+from ._server import FakeServer
+from ._service import FakeService
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",
