@@ -10,18 +10,17 @@ from collections.abc import AsyncGenerator, Callable, Sequence
 from types import TracebackType
 from typing import BinaryIO
 
-import aiohttp
 import attrs
 
 from . import _downloads, _protocol
 from ._auth import StaticToken, TokenProvider
 from ._codec import decode_invoice, decode_invoice_page
+from ._http import ClientSession
 from ._models import Invoice, InvoiceDetail, InvoiceItem, Page, ResumePoint
 from ._paginate import read_ahead_pages
 from ._retry import RetryPolicy
-from ._session import ApiSession
-from ._transport import check_http_options
-from ._version import __version__
+from ._session import DEFAULT_MAX_JSON_BYTES, ApiSession
+from ._transport import check_http_options, check_limit
 
 __all__ = ["MyReportsClient"]
 
@@ -52,6 +51,9 @@ class MyReportsClient:
             that trusts a corporate TLS-inspecting proxy's CA
             (``ssl.create_default_context(cafile="corp-ca.pem")``). ``None``: the
             system's trust store. Certificates are always verified.
+        max_json_bytes: the largest JSON answer (a page, an invoice) read, in bytes
+            (default 64 MiB); a larger or endless body raises :class:`DecodeError`,
+            not retried.
 
     Requests go through the proxy named by ``HTTPS_PROXY`` (``NO_PROXY`` lists hosts to
     reach directly; loopback hosts always are) when the client creates its own session.
@@ -71,8 +73,9 @@ class MyReportsClient:
         base_url: str | None = None,
         retry: RetryPolicy | None = None,
         timeout: float = 30.0,
-        session: aiohttp.ClientSession | None = None,
+        session: ClientSession | None = None,
         ssl: ssl.SSLContext | None = None,
+        max_json_bytes: int = DEFAULT_MAX_JSON_BYTES,
     ) -> None:
         provider = _as_provider(auth)
         timeout = check_http_options(timeout=timeout, session=session, retry=retry, ssl_context=ssl)
@@ -83,8 +86,8 @@ class MyReportsClient:
             retry=retry or RetryPolicy(),
             timeout=float(timeout),
             session=session,
-            user_agent=f"myreports-async/{__version__} aiohttp/{aiohttp.__version__}",
             ssl_context=ssl,
+            max_json_bytes=check_limit("max_json_bytes", max_json_bytes),
         )
 
     @property

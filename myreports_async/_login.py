@@ -40,6 +40,7 @@ from yarl import URL
 from . import _protocol
 from ._auth import TokenSet
 from ._errors import AuthenticationError, TransportError
+from ._http import HttpConnection
 from ._oauth import (
     DEFAULT_AUTHORIZE_URL,
     DEFAULT_SCOPES,
@@ -49,7 +50,6 @@ from ._oauth import (
 )
 from ._retry import RetryPolicy
 from ._transport import check_http_options
-from ._version import __version__
 
 __all__ = [
     "DEFAULT_REDIRECT_URI",
@@ -288,7 +288,7 @@ async def authorize_with_browser(
     app.router.add_route("*", "/{tail:.*}", callback.handle)
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=5.0)
     await runner.setup()
-    own_session: aiohttp.ClientSession | None = None
+    connection = HttpConnection(timeout=30.0, session=session)
     opener: asyncio.Future[object] | None = None
     try:
         site = web.TCPSite(runner, redirect.host, redirect.port)
@@ -317,17 +317,12 @@ async def authorize_with_browser(
             opener = asyncio.ensure_future(opened)
         code = await _wait_for_code(callback, opener, timeout=timeout, where=redirect_text)
 
-        http = session
-        if http is None:
-            http = own_session = aiohttp.ClientSession()
         endpoint = TokenEndpoint(
             token_endpoint_url,
             client_id=client_id,
             client_secret=client_secret,
             retry=retry or RetryPolicy(),
-            timeout=30.0,
-            session=lambda: http,
-            user_agent=f"myreports-async/{__version__} aiohttp/{aiohttp.__version__}",
+            connection=connection,
         )
         try:
             issued = await endpoint.exchange(
@@ -352,8 +347,7 @@ async def authorize_with_browser(
         elif not callback.code.cancelled():
             callback.code.exception()  # retrieved: it is raised above or superseded
         await runner.cleanup()
-        if own_session is not None:
-            await own_session.close()
+        await connection.close()  # a borrowed session is left open
         if opener is not None:
             await _settle(opener)
 

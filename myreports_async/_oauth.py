@@ -26,17 +26,13 @@ Rule 5: an answer without ``expires_in`` is taken to live ``DEFAULT_EXPIRES_IN_S
 from __future__ import annotations
 
 import asyncio
-import logging
 import math
 import random
-import ssl
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
-from http import HTTPStatus
 from typing import Final
 
-import aiohttp
 import attrs
 import orjson
 from yarl import URL
@@ -44,8 +40,9 @@ from yarl import URL
 from . import _protocol
 from ._auth import TokenSet
 from ._errors import APIError, AuthenticationError, DecodeError
+from ._http import ErrorAnswer, HttpConnection, Response, reason_phrase, retrying
 from ._retry import RetryPolicy, Sleep
-from ._transport import EnvironmentProxies, TransportFailure, read_limited
+from ._transport import TransportFailure, read_limited
 
 __all__ = [
     "DEFAULT_AUTHORIZE_URL",
@@ -59,9 +56,6 @@ __all__ = [
     "parse_token_answer",
 ]
 
-logger = logging.getLogger("myreports_async")
-#: The same logger as the API's requests: each attempt at DEBUG, each retry at INFO.
-http_logger = logging.getLogger("myreports_async.http")
 
 DEFAULT_TOKEN_URL: Final = "https://login.xarios.cloud/connect/token"  # noqa: S105 (a URL)
 DEFAULT_AUTHORIZE_URL: Final = "https://login.xarios.cloud/connect/authorize"
@@ -236,7 +230,7 @@ def error_for_answer(
     """The exception for a final non-2xx token answer (Rule 3)."""
     error, description = oauth_error(body)
     parts = [part for part in (error, description) if part]
-    message = ": ".join(_printable(part) for part in parts) or reason or _reason_phrase(status)
+    message = ": ".join(_printable(part) for part in parts) or reason or reason_phrase(status)
     if status == 401 or (status == 400 and error in _REFUSALS):
         return AuthenticationError(message, status=status, url=url)
     return _protocol.build_api_error(status, message, url=url, retry_after=retry_after)
@@ -247,27 +241,21 @@ def _printable(text: str) -> str:
     return shown[:500]
 
 
-def _reason_phrase(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return f"HTTP {status}"
-
-
 # ---------------------------------------------------------------------------
 # The exchange
 
 
-@attrs.frozen
-class _Answer:
-    status: int
-    body: bytes
-    reason: str | None
-    retry_after: str | None
+def _oauth_message(body: bytes) -> str | None:
+    error, description = oauth_error(body)
+    parts = [_printable(part) for part in (error, description) if part]
+    return ": ".join(parts) or None
 
 
 class TokenEndpoint:
     """POSTs grants to one token endpoint for one OAuth client, with retries.
+
+    The exchange goes through the package's one HTTP path (:mod:`._http`): the same
+    attempt, retry loop and error translation as the API's requests.
 
     Not public: :class:`~myreports_async.RefreshTokenAuth` and
     :func:`~myreports_async.authorize_with_browser` use it.
@@ -280,28 +268,18 @@ class TokenEndpoint:
         client_id: str,
         client_secret: str,
         retry: RetryPolicy,
-        timeout: float,
-        session: Callable[[], aiohttp.ClientSession],
-        user_agent: str,
+        connection: HttpConnection,
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = _utcnow,
         sleep: Sleep = asyncio.sleep,
         rand: Callable[[], float] = random.random,
-        ssl_context: ssl.SSLContext | None = None,
-        proxies: EnvironmentProxies | None = None,
     ) -> None:
         self.url = url
-        self._ssl: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True
-        self._proxies = proxies
         self.shown_url = _protocol.redact_url(url)
         self._client_id = client_id
         self._client_secret = client_secret
         self._retry = retry
-        self._timeout = aiohttp.ClientTimeout(
-            total=None, connect=None, sock_connect=timeout, sock_read=timeout
-        )
-        self._session = session
-        self._user_agent = user_agent
+        self._connection = connection
         self._clock = clock
         self._now = now
         self._sleep = sleep
@@ -315,103 +293,68 @@ class TokenEndpoint:
     ) -> IssuedTokens:
         """POST ``grant`` (plus the client credentials) and read the token answer."""
         form = {**grant, "client_id": self._client_id, "client_secret": self._client_secret}
-        grant_type = grant.get("grant_type", "?")
-        failed = 0
+        shown = f"{self.shown_url} ({grant.get('grant_type', '?')})"
+        issued_at, sent_at = self._clock(), self._now()
+        # Rule 2's companion: once an attempt was cut off after it may have been sent, a
+        # rotating server may already have spent the refresh token.
         cut_after_sending = False
-        while True:
+
+        async def attempt(number: int) -> bytes | ErrorAnswer | TransportFailure:
+            nonlocal issued_at, sent_at, cut_after_sending
             issued_at, sent_at = self._clock(), self._now()
-            started = time.perf_counter()
-            outcome = await self._attempt(form)
-            http_logger.debug(
-                "POST %s (%s) -> %s in %.3fs (attempt %d)",
-                self.shown_url,
-                grant_type,
-                _describe(outcome),
-                time.perf_counter() - started,
-                failed + 1,
-            )
-            if isinstance(outcome, _Answer) and 200 <= outcome.status < 300:
-                token_set, lifetime = parse_token_answer(
-                    outcome.body,
-                    url=self.shown_url,
-                    sent_at=sent_at,
-                    previous_refresh_token=previous_refresh_token,
-                )
-                return IssuedTokens(token_set, lifetime, issued_at)
-            failed += 1
-            delay = self._retry_delay(outcome, failed=failed, cut_after_sending=cut_after_sending)
-            if isinstance(outcome, TransportFailure):
-                # The request may have reached the server before the connection broke: a
-                # rotating server may then have spent the refresh token already.
-                cut_after_sending = True
-            http_logger.info(
-                "token request %d of %d to %s failed (%s); retrying in %.3fs",
-                failed,
-                self._retry.max_attempts,
-                self.shown_url,
-                _describe(outcome),
-                delay,
-                extra={"retry": True},
-            )
-            if delay > 0:
-                await self._sleep(delay)
-
-    def _retry_delay(
-        self, outcome: _Answer | TransportFailure, *, failed: int, cut_after_sending: bool
-    ) -> float:
-        """Seconds to wait before the next attempt, or raise the final error."""
-        policy = self._retry
-        if isinstance(outcome, TransportFailure):
-            delay = policy.failure_delay(
-                transient=outcome.transient, failed=failed, rand=self._rand
-            )
-            if delay is None:
-                raise outcome.to_error(
-                    failed=failed, url=self.shown_url, what="token request failed: "
-                )
-            return delay
-        retry_after = policy.honoured_retry_after(outcome.retry_after, now=self._now())
-        delay = policy.status_delay(outcome.status, retry_after, failed=failed, rand=self._rand)
-        if delay is not None:
-            return delay
-        error = error_for_answer(
-            outcome.status,
-            outcome.body,
-            reason=outcome.reason,
-            url=self.shown_url,
-            retry_after=retry_after,
-        )
-        if cut_after_sending and isinstance(error, AuthenticationError):
-            error = AuthenticationError(
-                f"{error.message} (an earlier attempt was cut off after it was sent; "
-                "the server may have rotated the refresh token then)",
-                status=error.status,
-                url=error.url,
-            )
-        raise error
-
-    async def _attempt(self, form: Mapping[str, str]) -> _Answer | TransportFailure:
-        headers = {"Accept": "application/json", "User-Agent": self._user_agent}
-        proxy, proxy_headers = self._proxies.for_url(self.url) if self._proxies else (None, None)
-        try:
-            async with self._session().post(
+            outcome = await self._connection.send(
+                "POST",
                 self.url,
-                data=dict(form),
-                headers=headers,
-                timeout=self._timeout,
-                allow_redirects=False,
-                ssl=self._ssl,
-                proxy=proxy,
-                proxy_headers=proxy_headers,
-            ) as resp:
-                body = await read_limited(resp, MAX_TOKEN_BODY)
-                return _Answer(resp.status, body, resp.reason, resp.headers.get("Retry-After"))
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            return TransportFailure.of(exc)
+                _read_token_answer,
+                shown=(shown, number),
+                message_of=_oauth_message,
+                headers={"Accept": "application/json"},
+                data=form,
+                allow_redirects=False,  # Rule 2: a 307 would re-send the secret
+                error_body_limit=MAX_TOKEN_BODY,
+            )
+            if isinstance(outcome, TransportFailure):
+                cut_after_sending = True
+            return outcome
+
+        def final_error(answer: ErrorAnswer, retry_after: float | None) -> APIError:
+            error = error_for_answer(
+                answer.status,
+                answer.body,
+                reason=answer.message,
+                url=self.shown_url,
+                retry_after=retry_after,
+            )
+            if cut_after_sending and isinstance(error, AuthenticationError):
+                error = AuthenticationError(
+                    f"{error.message} (an earlier attempt was cut off after it was sent; "
+                    "the server may have rotated the refresh token then)",
+                    status=error.status,
+                    url=error.url,
+                )
+            return error
+
+        body = await retrying(
+            attempt,
+            policy=self._retry,
+            shown_url=self.shown_url,
+            error_for=final_error,
+            transport_error_for=lambda failure, failed: failure.to_error(
+                failed=failed, url=self.shown_url, what="token request failed: "
+            ),
+            sleep=self._sleep,
+            rand=self._rand,
+            now=self._now,
+            label="token request",
+        )
+        token_set, lifetime = parse_token_answer(
+            body,
+            url=self.shown_url,
+            sent_at=sent_at,
+            previous_refresh_token=previous_refresh_token,
+        )
+        return IssuedTokens(token_set, lifetime, issued_at)
 
 
-def _describe(outcome: _Answer | TransportFailure) -> str:
-    if isinstance(outcome, _Answer):
-        error, _ = oauth_error(outcome.body)
-        return f"HTTP {outcome.status}" + (f" {error}" if error else "")
-    return outcome.description
+async def _read_token_answer(resp: Response) -> bytes:
+    return await read_limited(resp, MAX_TOKEN_BODY)

@@ -46,13 +46,11 @@ from datetime import datetime, timezone
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-import aiohttp
-
 from ._auth import TokenSet, renewal_margin
+from ._http import ClientSession, HttpConnection
 from ._oauth import DEFAULT_TOKEN_URL, IssuedTokens, TokenEndpoint, check_endpoint_url
 from ._retry import RetryPolicy, Sleep
-from ._transport import EnvironmentProxies, check_http_options
-from ._version import __version__
+from ._transport import check_http_options
 
 if TYPE_CHECKING:
     from ._token_store import TokenStore
@@ -134,7 +132,7 @@ class RefreshTokenAuth:
         refresh_token: str,
         token_url: str = DEFAULT_TOKEN_URL,
         on_refresh: OnRefresh | None = None,
-        session: aiohttp.ClientSession | None = None,
+        session: ClientSession | None = None,
         retry: RetryPolicy | None = None,
         timeout: float = 30.0,
         access_token: str | None = None,
@@ -157,24 +155,23 @@ class RefreshTokenAuth:
         self._clock = clock
         self._now = now
         self._on_refresh = on_refresh
-        self._session = session
-        self._owns_session = session is None
+        self._connection = HttpConnection(
+            timeout=float(timeout),
+            session=session,
+            ssl_context=ssl,
+            closed_message="the RefreshTokenAuth is closed",
+        )
         self._closed = False  # no new get_token
-        self._session_closed = False  # not even a refresh in flight may go on
         self._endpoint = TokenEndpoint(
             url,
             client_id=client_id,
             client_secret=client_secret,
             retry=retry or RetryPolicy(),
-            timeout=float(timeout),
-            session=self._client_session,
-            user_agent=f"myreports-async/{__version__} aiohttp/{aiohttp.__version__}",
+            connection=self._connection,
             clock=clock,
             now=now,
             sleep=sleep,
             rand=rand,
-            ssl_context=ssl,
-            proxies=EnvironmentProxies() if session is None else None,
         )
         self._client_id = client_id
         self._refresh_token = refresh_token
@@ -195,7 +192,7 @@ class RefreshTokenAuth:
         client_secret: str,
         token_url: str = DEFAULT_TOKEN_URL,
         on_refresh: OnRefresh | None = None,
-        session: aiohttp.ClientSession | None = None,
+        session: ClientSession | None = None,
         retry: RetryPolicy | None = None,
         timeout: float = 30.0,
         ssl: _ssl.SSLContext | None = None,
@@ -361,14 +358,6 @@ class RefreshTokenAuth:
 
     # -- lifecycle -----------------------------------------------------------------------
 
-    def _client_session(self) -> aiohttp.ClientSession:
-        if self._session_closed:
-            raise RuntimeError("the RefreshTokenAuth is closed")
-        if self._session is None:
-            # Created on first use: aiohttp needs a running event loop for it.
-            self._session = aiohttp.ClientSession()
-        return self._session
-
     async def aclose(self) -> None:
         """Wait for a refresh in flight, then close the session if this object created it.
 
@@ -382,10 +371,7 @@ class RefreshTokenAuth:
             await asyncio.wait([task])
             if not task.cancelled():
                 task.exception()  # retrieved, so asyncio does not log it as lost
-        self._session_closed = True
-        session, self._session = self._session, None
-        if self._owns_session and session is not None:
-            await session.close()
+        await self._connection.close()
 
     async def __aenter__(self) -> RefreshTokenAuth:
         return self

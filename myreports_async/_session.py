@@ -1,15 +1,21 @@
-"""The HTTP layer: the only module that talks to aiohttp for API calls.
+"""The API session: bearer token, concurrency window and retries around the one HTTP path.
 
-It owns (or borrows) the ``ClientSession``, puts the bearer token on each request,
-runs the retry loop, and translates aiohttp's exceptions exactly once, here. What it
-hands up is bytes (or a body streamed into a sink); parsing happens above it, outside
-the retry loop, so a decode error is never retried.
+What it hands up is bytes (or a body streamed into a sink); parsing happens above it,
+outside the retry loop, so a decode error is never retried. The exchange itself, the
+retry loop and the translation of aiohttp's errors are :mod:`._http`'s, shared with the
+token endpoint.
 
 Layers, each with one job::
 
-    request(url, read)               the retry loop: cool-down, backoff, 401 refresh, give up
-      └─ _attempt_in_window(...)     holds a slot of the AIMD window (_concurrency)
-           └─ _attempt(url, token)   one HTTP exchange; every aiohttp error becomes an outcome
+    request(url, read)                  _http.retrying: cool-down, backoff, give up
+      └─ attempt(n)                     the token; one forced refresh and repeat on a 401
+           └─ _attempt_in_window(...)   holds a slot of the AIMD window (_concurrency)
+                └─ HttpConnection.send  one exchange (_http)
+
+Rule (401): the first 401 of a request asks the provider for a replacement of the
+        refused token (:func:`._auth.replacement_token`) and repeats at once, without
+        counting a failed attempt; a second 401, or a provider that hands back the same
+        token, raises ``AuthenticationError``.
 """
 
 from __future__ import annotations
@@ -19,13 +25,10 @@ import logging
 import random
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
-from http import HTTPStatus
 from typing import Final, TypeVar
 
-import aiohttp
-import attrs
 from yarl import URL
 
 from . import _protocol
@@ -33,46 +36,20 @@ from ._auth import TokenProvider, replacement_token
 from ._codec import error_message
 from ._concurrency import AdaptiveConcurrency, Outcome
 from ._errors import AuthenticationError, DecodeError
+from ._http import ClientSession, ErrorAnswer, HttpConnection, Reader, Response, retrying
 from ._retry import CoolDown, RetryPolicy, Sleep
-from ._transport import (
-    BodyTooLarge,
-    EnvironmentProxies,
-    TransportFailure,
-    read_capped,
-    read_limited,
-)
+from ._transport import BodyTooLarge, TransportFailure, read_capped
 
-__all__ = ["ApiSession"]
-
-logger = logging.getLogger("myreports_async")
-#: Each attempt at DEBUG (method, URL without secrets, status, duration, attempt number)
-#: and each retry at INFO, marked ``retry=True`` for handlers that show only retries.
-http_logger = logging.getLogger("myreports_async.http")
+__all__ = ["DEFAULT_MAX_JSON_BYTES", "ApiSession"]
 
 T = TypeVar("T")
 
-#: An error body is only read for its message: never more than this.
-MAX_ERROR_BODY: Final = 64 * 1024
+logger = logging.getLogger("myreports_async")
 
-MAX_JSON_BODY = 64 * 1024 * 1024
-"""The largest JSON answer (a page, an invoice) the client reads: 64 MiB.
-
-``Content-Length`` is checked before reading and the count while reading; a larger (or
-endless) body raises :class:`DecodeError`, not retried. A module attribute, not
-``Final``, so a test (or a user expecting larger pages) can change it.
-"""
-
-#: How one attempt's body is read once the status is a success (I/O only, no parsing).
-Reader = Callable[[aiohttp.ClientResponse], Awaitable[T]]
-
-
-@attrs.frozen
-class _ErrorAnswer:
-    """A non-2xx answer, read and released."""
-
-    status: int
-    message: str
-    retry_after: str | None
+#: The largest JSON answer (a page, an invoice) read by default: 64 MiB. A larger (or
+#: endless) body raises :class:`DecodeError`, not retried; ``Content-Length`` is checked
+#: before reading and the count while reading.
+DEFAULT_MAX_JSON_BYTES: Final = 64 * 1024 * 1024
 
 
 class ApiSession:
@@ -87,9 +64,9 @@ class ApiSession:
         auth: TokenProvider,
         retry: RetryPolicy,
         timeout: float,
-        session: aiohttp.ClientSession | None = None,
-        user_agent: str,
+        session: ClientSession | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        max_json_bytes: int = DEFAULT_MAX_JSON_BYTES,
         clock: Callable[[], float] = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         rand: Callable[[], float] = random.random,
@@ -97,53 +74,36 @@ class ApiSession:
     ) -> None:
         self._auth = auth
         self._retry = retry
-        # sock_connect and sock_read bound each wait, not the whole transfer, so a
-        # large download on a slow link is never cut off while bytes keep coming.
-        self._timeout = aiohttp.ClientTimeout(
-            total=None, connect=None, sock_connect=timeout, sock_read=timeout
+        self.connection = HttpConnection(
+            timeout=timeout,
+            session=session,
+            ssl_context=ssl_context,
+            closed_message="the MyReportsClient is closed",
         )
-        self._session = session
-        self._owns_session = session is None
-        self._user_agent = user_agent
-        # True: aiohttp's default verification against the system's trust store.
-        self._ssl: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True
-        # Proxies from the environment only for a session of our own: a borrowed
-        # session keeps its owner's proxy settings.
-        self._proxies = EnvironmentProxies() if session is None else None
+        self._max_json_bytes = max_json_bytes
         self._sleep = sleep
         self._rand = rand
         self._now = now
         self.cool_down = CoolDown(clock=clock, sleep=sleep)
         # Attempts in flight: halved on a 429, grown again on success (_concurrency).
         self.concurrency = AdaptiveConcurrency(clock=clock, sleep=sleep)
-        self._closed = False
 
     @property
     def closed(self) -> bool:
         """Whether :meth:`close` has been called."""
-        return self._closed
-
-    def _client_session(self) -> aiohttp.ClientSession:
-        if self._closed:
-            raise RuntimeError("the MyReportsClient is closed")
-        if self._session is None:
-            # Created on first use: aiohttp needs a running event loop for it.
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
-        return self._session
+        return self.connection.closed
 
     async def close(self) -> None:
         """Close the session if this object created it; a borrowed one is left open."""
-        self._closed = True
-        if self._owns_session and self._session is not None:
-            await self._session.close()
+        await self.connection.close()
 
     async def get_bytes(
         self, url: URL, *, params: Mapping[str, str] | None = None, accept: str = "application/json"
     ) -> bytes:
-        """GET a whole body, with retries."""
+        """GET a whole JSON body (at most ``max_json_bytes``), with retries."""
+        limit = self._max_json_bytes
 
-        async def read(resp: aiohttp.ClientResponse) -> bytes:
-            limit = MAX_JSON_BODY
+        async def read(resp: Response) -> bytes:
             try:
                 return await read_capped(resp, limit)
             except BodyTooLarge as exc:
@@ -174,41 +134,41 @@ class ApiSession:
         may raise to stop the retry).
         """
         shown_url = _protocol.redact_url(url.update_query(params) if params else url)
-        failed = 0
         refreshed = False
-        token: str | None = None
-        attempt = 0
-        while True:
-            await self.cool_down.wait()
-            if token is None:
-                # Asked for every attempt, so a token refreshed meanwhile is used at once.
-                token = await self._auth.get_token()
-            attempt += 1
-            outcome = await self._attempt_in_window(
-                url, read, params=params, accept=accept, token=token, shown=(shown_url, attempt)
-            )
-            if not isinstance(outcome, (_ErrorAnswer, TransportFailure)):
-                return outcome
-            if isinstance(outcome, _ErrorAnswer) and outcome.status == 401:
+        sent = 0
+
+        async def attempt(number: int) -> T | ErrorAnswer | TransportFailure:
+            nonlocal refreshed, sent
+            # Asked for every attempt, so a token refreshed meanwhile is used at once.
+            token = await self._auth.get_token()
+            while True:
+                sent += 1
+                outcome = await self._attempt_in_window(
+                    url, read, params=params, accept=accept, token=token, shown=(shown_url, sent)
+                )
+                if not (isinstance(outcome, ErrorAnswer) and outcome.status == 401):
+                    return outcome
                 token = await self._after_401(outcome, token, refreshed=refreshed, url=shown_url)
                 refreshed = True
-            else:
-                token = None
-                failed += 1
-                delay = self._retry_delay(outcome, failed=failed, url=shown_url)
-                http_logger.info(
-                    "attempt %d of %d for %s failed (%s); retrying in %.3fs",
-                    failed,
-                    self._retry.max_attempts,
-                    shown_url,
-                    _describe_outcome(outcome),
-                    max(delay, self.cool_down.remaining),
-                    extra={"retry": True},
-                )
-                if delay > 0:
-                    await self._sleep(delay)
-            if before_retry is not None:
-                before_retry()
+                if before_retry is not None:
+                    before_retry()
+
+        return await retrying(
+            attempt,
+            policy=self._retry,
+            shown_url=shown_url,
+            error_for=lambda answer, retry_after: _protocol.build_api_error(
+                answer.status, answer.message, url=shown_url, retry_after=retry_after
+            ),
+            transport_error_for=lambda failure, failed: failure.to_error(
+                failed=failed, url=shown_url
+            ),
+            cool_down=self.cool_down,
+            before_retry=before_retry,
+            sleep=self._sleep,
+            rand=self._rand,
+            now=self._now,
+        )
 
     async def _attempt_in_window(
         self,
@@ -219,26 +179,35 @@ class ApiSession:
         accept: str,
         token: str,
         shown: tuple[str, int],
-    ) -> T | _ErrorAnswer | TransportFailure:
+    ) -> T | ErrorAnswer | TransportFailure:
         """One attempt holding a slot of the client's concurrency window."""
         ticket = await self.concurrency.acquire()
         result = Outcome.NEUTRAL  # also what a cancellation or an exception reports
         try:
             # A 429 seen while this attempt waited for its slot set a pause: honour it.
             await self.cool_down.wait()
-            outcome = await self._attempt(
-                url, read, params=params, accept=accept, token=token, shown=shown
+            # The header is set per request, not by a session middleware: aiohttp runs
+            # middlewares again on every redirect hop, which would hand the token to a
+            # storage host; a plain header is dropped by aiohttp when the origin changes.
+            outcome = await self.connection.send(
+                "GET",
+                url,
+                read,
+                shown=shown,
+                message_of=error_message,
+                headers={"Authorization": f"Bearer {token}", "Accept": accept},
+                params=params,
             )
-            if not isinstance(outcome, (_ErrorAnswer, TransportFailure)):
+            if not isinstance(outcome, (ErrorAnswer, TransportFailure)):
                 result = Outcome.SUCCESS
-            elif isinstance(outcome, _ErrorAnswer) and outcome.status == 429:
+            elif isinstance(outcome, ErrorAnswer) and outcome.status == 429:
                 result = Outcome.THROTTLED
             return outcome
         finally:
             self.concurrency.release(ticket, result)
 
     async def _after_401(
-        self, outcome: _ErrorAnswer, refused: str, *, refreshed: bool, url: str
+        self, outcome: ErrorAnswer, refused: str, *, refreshed: bool, url: str
     ) -> str:
         """The token for the one repeat after a 401, or raise ``AuthenticationError``."""
         if not refreshed:
@@ -248,102 +217,3 @@ class ApiSession:
                 return fresh
         # A second 401, or a provider that cannot mint a new token: repeating must fail.
         raise AuthenticationError(outcome.message, status=401, url=url)
-
-    def _retry_delay(
-        self, outcome: _ErrorAnswer | TransportFailure, *, failed: int, url: str
-    ) -> float:
-        """Seconds to wait before the next attempt, or raise the final error."""
-        policy = self._retry
-        if isinstance(outcome, TransportFailure):
-            delay = policy.failure_delay(
-                transient=outcome.transient, failed=failed, rand=self._rand
-            )
-            if delay is None:
-                raise outcome.to_error(failed=failed, url=url)
-            return delay
-        retry_after = policy.honoured_retry_after(outcome.retry_after, now=self._now())
-        delay = policy.status_delay(outcome.status, retry_after, failed=failed, rand=self._rand)
-        if delay is None:
-            raise _protocol.build_api_error(
-                outcome.status, outcome.message, url=url, retry_after=retry_after
-            )
-        if retry_after is not None or outcome.status == 429:
-            # One pause for every request of this client, not a wave of retries.
-            self.cool_down.extend(delay)
-            return 0.0
-        return delay
-
-    async def _attempt(
-        self,
-        url: URL,
-        read: Reader[T],
-        *,
-        params: Mapping[str, str] | None,
-        accept: str,
-        token: str,
-        shown: tuple[str, int],
-    ) -> T | _ErrorAnswer | TransportFailure:
-        """One exchange. Success is ``read``'s result; anything else is an outcome value.
-
-        ``shown`` (the URL without secrets, the attempt number) is for the DEBUG line.
-        """
-        # The header is set per request, not by a session middleware: aiohttp runs
-        # middlewares again on every redirect hop, which would hand the token to a
-        # storage host; a plain header is dropped by aiohttp when the origin changes.
-        headers = {
-            "Authorization": f"Bearer {token}",
-            "Accept": accept,
-            "User-Agent": self._user_agent,
-        }
-        session = self._client_session()
-        proxy, proxy_headers = self._proxies.for_url(url) if self._proxies else (None, None)
-        started = time.perf_counter()
-        status: int | None = None
-        try:
-            async with session.get(
-                url,
-                params=params,
-                headers=headers,
-                timeout=self._timeout,
-                ssl=self._ssl,
-                proxy=proxy,
-                proxy_headers=proxy_headers,
-            ) as resp:
-                status = resp.status
-                if 200 <= resp.status < 300:
-                    result = await read(resp)
-                    _log_attempt(shown, f"HTTP {status}", started)
-                    return result
-                body = await read_limited(resp, MAX_ERROR_BODY)
-                message = error_message(body) or resp.reason or _reason_phrase(resp.status)
-                _log_attempt(shown, f"HTTP {status}", started)
-                return _ErrorAnswer(resp.status, message, resp.headers.get("Retry-After"))
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            failure = TransportFailure.of(exc)
-            after = f"HTTP {status}, then " if status is not None else ""
-            _log_attempt(shown, f"{after}failed ({failure.description})", started)
-            return failure
-        except asyncio.CancelledError:
-            # A read-ahead request the listing no longer needs, or a consumer that left.
-            _log_attempt(shown, "cancelled", started)
-            raise
-
-
-def _log_attempt(shown: tuple[str, int], result: str, started: float) -> None:
-    if http_logger.isEnabledFor(logging.DEBUG):
-        seconds = time.perf_counter() - started
-        url, attempt = shown
-        http_logger.debug("GET %s -> %s in %.3fs (attempt %d)", url, result, seconds, attempt)
-
-
-def _reason_phrase(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return f"HTTP {status}"
-
-
-def _describe_outcome(outcome: _ErrorAnswer | TransportFailure) -> str:
-    if isinstance(outcome, _ErrorAnswer):
-        return f"HTTP {outcome.status}: {outcome.message}"
-    return outcome.description

@@ -31,6 +31,7 @@ __all__ = [
     "TransportFailure",
     "body_length",
     "check_http_options",
+    "check_limit",
     "describe_client_error",
     "read_limited",
     "stream_body",
@@ -70,6 +71,15 @@ def check_http_options(
     if ssl_context is not None and not isinstance(ssl_context, ssl.SSLContext):
         raise TypeError("ssl must be an ssl.SSLContext or None")
     return float(timeout)
+
+
+def check_limit(name: str, value: object) -> int:
+    """A size limit in bytes: a positive int, else ``TypeError``/``ValueError`` naming it."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int (bytes)")
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1 byte, not {value!r}")
+    return value
 
 
 def describe_client_error(exc: BaseException) -> str:

@@ -297,7 +297,7 @@ async def test_spent_refresh_token_exits_3_with_a_login_hint_and_no_secret(
     assert last.startswith("error: authentication failed: HTTP 400: invalid_grant")
     assert last.endswith("(the refresh token was refused: sign in again with `myreports login`)")
     assert "POST http://127.0.0.1:" in result.err
-    assert "/connect/token (refresh_token) -> HTTP 400 invalid_grant in " in result.err
+    assert "/connect/token (refresh_token) -> HTTP 400 in " in result.err
     assert "Traceback" not in result.err
     for secret in ("spent-soon", CLIENT_SECRET):
         assert secret not in result.err

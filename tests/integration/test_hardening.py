@@ -11,7 +11,6 @@ import pytest
 import trustme
 from aiohttp import web
 
-import myreports_async._session as session_module
 from myreports_async import (
     DecodeError,
     MyReportsClient,
@@ -216,17 +215,29 @@ def test_environment_proxies_are_read_once_per_origin(monkeypatch: pytest.Monkey
 # -- size limits ------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def small_json_cap(monkeypatch: pytest.MonkeyPatch) -> int:
-    monkeypatch.setattr(session_module, "MAX_JSON_BODY", 64 * 1024)
-    return 64 * 1024
+@pytest.mark.parametrize(
+    ("value", "error", "message"),
+    [
+        (0, ValueError, "max_json_bytes must be at least 1 byte, not 0"),
+        (1.5, TypeError, r"max_json_bytes must be an int \(bytes\)"),
+        (True, TypeError, r"max_json_bytes must be an int \(bytes\)"),
+    ],
+)
+def test_max_json_bytes_is_checked(value: object, error: type[Exception], message: str) -> None:
+    with pytest.raises(error, match=message):
+        MyReportsClient("test-token", max_json_bytes=value)  # type: ignore[arg-type]
 
 
-async def test_a_page_larger_than_the_cap_is_refused_before_reading(small_json_cap: int) -> None:
+SMALL_JSON_CAP = 64 * 1024
+
+
+async def test_a_page_larger_than_the_cap_is_refused_before_reading() -> None:
     service = FakeService(1000, seed=1)
     async with (
         FakeServer(service) as server,
-        MyReportsClient("test-token", base_url=server.url, retry=FAST_RETRY) as client,
+        MyReportsClient(
+            "test-token", base_url=server.url, retry=FAST_RETRY, max_json_bytes=SMALL_JSON_CAP
+        ) as client,
     ):
         with pytest.raises(DecodeError, match=r"exceeds the 65,536-byte limit") as caught:
             await anext(client.iter_invoices(page_size=1000, prefetch=1))
@@ -244,7 +255,7 @@ async def serve(handler: Handler) -> tuple[web.AppRunner, str]:
     return runner, f"http://127.0.0.1:{runner.addresses[0][1]}"
 
 
-async def test_a_body_that_never_ends_is_stopped_by_the_cap(small_json_cap: int) -> None:
+async def test_a_body_that_never_ends_is_stopped_by_the_cap() -> None:
     calls = 0
 
     async def trickle(request: web.Request) -> web.StreamResponse:
@@ -260,7 +271,9 @@ async def test_a_body_that_never_ends_is_stopped_by_the_cap(small_json_cap: int)
 
     runner, url = await serve(trickle)
     try:
-        async with MyReportsClient("test-token", base_url=url, retry=FAST_RETRY, timeout=1) as c:
+        async with MyReportsClient(
+            "test-token", base_url=url, retry=FAST_RETRY, timeout=1, max_json_bytes=SMALL_JSON_CAP
+        ) as c:
             with pytest.raises(DecodeError, match="exceeds the 65,536-byte limit"):
                 await asyncio.wait_for(c.get_invoice("abc"), 10)
     finally:

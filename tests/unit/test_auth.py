@@ -619,8 +619,7 @@ async def test_aclose_closes_its_own_session_only(
     service.add_oauth_client(CLIENT_ID, CLIENT_SECRET, "refresh-2")
     own = make_auth()
     await own.get_token()
-    session = own._session
-    assert session is not None
+    session = own._connection.session()  # the one it created for the refresh
     await own.aclose()
     assert session.closed
     with pytest.raises(RuntimeError, match="closed"):

@@ -22,6 +22,7 @@ from myreports_async import (
     StaticToken,
     TransportError,
 )
+from myreports_async._http import USER_AGENT
 from myreports_async._session import ApiSession
 
 TOKEN = "s3cr3t-access-token"
@@ -68,7 +69,6 @@ async def api(fake_time: FakeTime) -> AsyncIterator[ApiSession]:
         auth=StaticToken(TOKEN),
         retry=RetryPolicy(jitter=False, initial_backoff=1.0, max_backoff=8.0),
         timeout=5.0,
-        user_agent="tests",
         clock=fake_time.clock,
         sleep=fake_time.sleep,
     )
@@ -96,7 +96,8 @@ async def test_sends_bearer_token_accept_and_user_agent(api: ApiSession, mocked:
     headers = call.kwargs["headers"]
     assert headers["Authorization"] == f"Bearer {TOKEN}"
     assert headers["Accept"] == "application/json"
-    assert headers["User-Agent"] == "tests"
+    assert headers["User-Agent"] == USER_AGENT
+    assert USER_AGENT.startswith("myreports-async/")
 
 
 async def test_transient_status_is_retried_with_backoff(
@@ -180,7 +181,6 @@ async def test_concurrent_requests_pause_together_on_retry_after(mocked: Any) ->
         auth=StaticToken(TOKEN),
         retry=RetryPolicy(),
         timeout=5.0,
-        user_agent="t",
         clock=time.clock,
         sleep=time.sleep,
     )
@@ -236,7 +236,6 @@ async def test_max_attempts_one_means_no_retry(fake_time: FakeTime, mocked: Any)
         auth=StaticToken(TOKEN),
         retry=RetryPolicy(max_attempts=1),
         timeout=5.0,
-        user_agent="t",
         clock=fake_time.clock,
         sleep=fake_time.sleep,
     )
@@ -295,7 +294,6 @@ async def test_401_forces_one_refresh_and_one_repeat(fake_time: FakeTime, mocked
         auth=provider,
         retry=RetryPolicy(),
         timeout=5.0,
-        user_agent="t",
         clock=fake_time.clock,
         sleep=fake_time.sleep,
     )
@@ -330,7 +328,6 @@ async def test_401_hands_the_refused_token_to_a_provider_that_takes_it(
         auth=provider,
         retry=RetryPolicy(),
         timeout=5.0,
-        user_agent="t",
         clock=fake_time.clock,
         sleep=fake_time.sleep,
     )
@@ -350,7 +347,6 @@ async def test_second_401_raises(fake_time: FakeTime, mocked: Any) -> None:
         auth=provider,
         retry=RetryPolicy(),
         timeout=5.0,
-        user_agent="t",
         clock=fake_time.clock,
         sleep=fake_time.sleep,
     )
