@@ -24,6 +24,8 @@ from typing import Any, Final, Protocol, runtime_checkable
 
 import attrs
 
+from ._validate import check_secret
+
 __all__ = [
     "RENEW_MARGIN_S",
     "SHORT_LIFETIME_S",
@@ -91,14 +93,7 @@ class StaticToken:
     __slots__ = ("_token",)
 
     def __init__(self, token: str) -> None:
-        if not isinstance(token, str):
-            raise TypeError("token must be a str")
-        token = token.strip()
-        if not token:
-            raise ValueError("token must not be empty")
-        if any(ch in token for ch in "\r\n\x00"):
-            raise ValueError("token must not contain line breaks or NUL")
-        self._token = token
+        self._token = check_secret(token, name="token").strip()
 
     async def get_token(self, *, force_refresh: bool = False) -> str:
         """Return the token (the same one whatever ``force_refresh`` says)."""
@@ -124,12 +119,7 @@ def renewal_margin(lifetime_s: float | None) -> float:
 
 
 def _checked_secret(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if not isinstance(value, str):
-        raise TypeError(f"{attribute.name} must be a str")
-    if not value.strip():
-        raise ValueError(f"{attribute.name} must not be empty")
-    if any(ch in value for ch in "\r\n\x00"):
-        raise ValueError(f"{attribute.name} must not contain line breaks or NUL")
+    check_secret(value, name=attribute.name)
 
 
 def _aware(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:

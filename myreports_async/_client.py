@@ -20,7 +20,8 @@ from ._models import Invoice, InvoiceDetail, InvoiceItem, Page, ResumePoint
 from ._paginate import read_ahead_pages
 from ._retry import RetryPolicy
 from ._session import DEFAULT_MAX_JSON_BYTES, ApiSession
-from ._transport import check_http_options, check_limit
+from ._transport import check_http_options
+from ._validate import check_limit, validate_paging
 
 __all__ = ["MyReportsClient"]
 
@@ -134,7 +135,7 @@ class MyReportsClient:
                 async for page in pages:
                     await store(page.items)
         """
-        _protocol.validate_paging(page_size=page_size, start_page=start_page, prefetch=prefetch)
+        validate_paging(page_size=page_size, start_page=start_page, prefetch=prefetch)
         return self._pages(page_size=page_size, start_page=start_page, prefetch=prefetch)
 
     def iter_invoices(
@@ -186,7 +187,7 @@ class MyReportsClient:
     def _start(
         page_size: int, start_page: int, prefetch: int, resume: ResumePoint | None
     ) -> tuple[int, int]:
-        _protocol.validate_paging(page_size=page_size, start_page=start_page, prefetch=prefetch)
+        validate_paging(page_size=page_size, start_page=start_page, prefetch=prefetch)
         if resume is None:
             return start_page, 0
         if not isinstance(resume, ResumePoint):

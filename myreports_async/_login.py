@@ -37,7 +37,6 @@ import aiohttp
 from aiohttp import web
 from yarl import URL
 
-from . import _protocol
 from ._auth import TokenSet
 from ._errors import AuthenticationError, TransportError
 from ._http import HttpConnection
@@ -50,6 +49,7 @@ from ._oauth import (
 )
 from ._retry import RetryPolicy
 from ._transport import check_http_options
+from ._validate import is_loopback_host
 
 __all__ = [
     "DEFAULT_REDIRECT_URI",
@@ -94,7 +94,7 @@ def check_redirect_uri(redirect_uri: object) -> URL:
         url = URL(redirect_uri.strip())
     except (ValueError, TypeError) as exc:
         raise ValueError(f"redirect_uri is not a valid URL: {exc}") from None
-    if url.scheme.lower() != "http" or not _protocol.is_loopback_host(url.host):
+    if url.scheme.lower() != "http" or not is_loopback_host(url.host):
         raise ValueError(
             "redirect_uri must be http:// to a loopback host (127.0.0.1, [::1] or "
             f"localhost), where this process can listen; got {redirect_uri!r}"

@@ -43,6 +43,7 @@ from ._errors import APIError, AuthenticationError, DecodeError
 from ._http import ErrorAnswer, HttpConnection, Response, reason_phrase, retrying
 from ._retry import RetryPolicy, Sleep
 from ._transport import TransportFailure, read_limited
+from ._validate import check_credential_url
 
 __all__ = [
     "DEFAULT_AUTHORIZE_URL",
@@ -81,30 +82,9 @@ def check_endpoint_url(url: object, *, name: str) -> URL:
     """``url`` as a :class:`yarl.URL` if credentials may be sent to it, else ``ValueError``.
 
     ``https://`` anywhere, ``http://`` only to a loopback host (127.0.0.0/8, ::1,
-    localhost); no user info, no fragment.
+    localhost); no user info, no fragment (:func:`._validate.check_credential_url`).
     """
-    if not isinstance(url, str) or not url.strip():
-        raise ValueError(f"{name} must be a non-empty absolute URL")
-    try:
-        parsed = URL(url.strip())
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"{name} is not a valid URL: {exc}") from None
-    if not parsed.is_absolute() or not parsed.host:
-        raise ValueError(f"{name} must be an absolute URL such as {DEFAULT_TOKEN_URL}")
-    if parsed.user is not None or parsed.password is not None:
-        raise ValueError(f"{name} must not carry credentials")
-    if parsed.fragment:
-        raise ValueError(f"{name} must not carry a fragment")
-    scheme = parsed.scheme.lower()
-    if scheme == "http":
-        if not _protocol.is_loopback_host(parsed.host):
-            raise ValueError(
-                f"{name} must use https:// (http:// is allowed only for a loopback host "
-                "such as 127.0.0.1 or localhost, so credentials never travel in clear text)"
-            )
-    elif scheme != "https":
-        raise ValueError(f"{name} scheme must be https, not {parsed.scheme!r}")
-    return parsed
+    return check_credential_url(url, name=name, example=DEFAULT_TOKEN_URL)
 
 
 # ---------------------------------------------------------------------------

@@ -9,9 +9,7 @@ Rule 4: the HTTP status alone picks the exception class (see ``_STATUS_ERRORS``)
 
 from __future__ import annotations
 
-import ipaddress
 import math
-import unicodedata
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -28,6 +26,7 @@ from ._errors import (
     RateLimitError,
     ServerError,
 )
+from ._validate import check_credential_url, validate_invoice_id
 
 API_PREFIX: Final = "api/v1.0"
 BILLING_RESOURCE: Final = "billingdata"
@@ -39,28 +38,9 @@ REGIONS: Final[Mapping[str, str]] = {
     "uk": "https://api.uk.myreports.cloud",
 }
 
-MIN_PAGE_SIZE: Final = 1
-MAX_PAGE_SIZE: Final = 10_000
-#: Pages in flight at once, at most: each is a task and a buffered answer, so an
-#: unbounded read-ahead (prefetch=10**9) would exhaust memory before the first request.
-MAX_PREFETCH: Final = 64
-
 
 # ---------------------------------------------------------------------------
 # Rule 1: where requests go
-
-
-def is_loopback_host(host: str | None) -> bool:
-    """True for ``localhost`` and every address in 127.0.0.0/8 or ``::1``."""
-    if not host:
-        return False
-    name = host.strip("[]").lower()
-    if name == "localhost" or name.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
 
 
 def resolve_base_url(region: str, base_url: str | None) -> URL:
@@ -75,49 +55,15 @@ def resolve_base_url(region: str, base_url: str | None) -> URL:
             raise ValueError(f"unknown region {region!r}: expected one of {valid}")
         url = URL(REGIONS[region.lower()])
     else:
-        if not isinstance(base_url, str) or not base_url.strip():
-            raise ValueError("base_url must be a non-empty absolute URL")
-        try:
-            url = URL(base_url.strip())
-        except (ValueError, TypeError) as exc:
-            raise ValueError(f"base_url is not a valid URL: {exc}") from None
-        if not url.is_absolute() or not url.host:
-            raise ValueError(
-                "base_url must be an absolute URL such as https://api.eu.myreports.cloud"
-            )
-        if url.user is not None or url.password is not None:
-            raise ValueError("base_url must not carry credentials")
-        if url.query_string or url.fragment:
-            raise ValueError("base_url must not carry a query or fragment")
-        scheme = url.scheme.lower()
-        if scheme == "http":
-            if not is_loopback_host(url.host):
-                raise ValueError(
-                    "base_url must use https:// (http:// is allowed only for a loopback "
-                    "host such as 127.0.0.1 or localhost, so the token never travels in "
-                    "clear text)"
-                )
-        elif scheme != "https":
-            raise ValueError(f"base_url scheme must be https, not {url.scheme!r}")
+        url = check_credential_url(
+            base_url, name="base_url", example="https://api.eu.myreports.cloud", allow_query=False
+        )
     path = url.path.rstrip("/")
     return url.with_path(f"{path}/{API_PREFIX}")
 
 
 # ---------------------------------------------------------------------------
 # Rule 2: ids
-
-
-def validate_invoice_id(invoice_id: object) -> str:
-    """Return ``invoice_id`` if it is usable as one path segment, else raise ``ValueError``."""
-    if not isinstance(invoice_id, str):
-        raise TypeError(f"invoice_id must be a str, not {type(invoice_id).__name__}")
-    if not invoice_id or not invoice_id.strip():
-        raise ValueError("invoice_id must not be empty")
-    if any(ch in invoice_id for ch in "/?#\\") or ".." in invoice_id:
-        raise ValueError(f"invoice_id {invoice_id!r} must not contain '/', '\\', '?', '#' or '..'")
-    if any(unicodedata.category(ch) == "Cc" for ch in invoice_id):
-        raise ValueError("invoice_id must not contain control characters")
-    return invoice_id
 
 
 def invoice_url(api_root: URL, invoice_id: str, *suffix: str) -> URL:
@@ -136,25 +82,6 @@ def billing_url(api_root: URL) -> URL:
 
 # ---------------------------------------------------------------------------
 # Rule 3: paging
-
-
-def validate_paging(*, page_size: int, start_page: int, prefetch: int) -> None:
-    """Raise ``ValueError`` (or ``TypeError``) for paging arguments the service cannot serve."""
-    for name, value in (
-        ("page_size", page_size),
-        ("start_page", start_page),
-        ("prefetch", prefetch),
-    ):
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise TypeError(f"{name} must be an int, not {type(value).__name__}")
-    if not MIN_PAGE_SIZE <= page_size <= MAX_PAGE_SIZE:
-        raise ValueError(
-            f"page_size must be between {MIN_PAGE_SIZE} and {MAX_PAGE_SIZE}, not {page_size}"
-        )
-    if start_page < 0:
-        raise ValueError(f"start_page must be 0 or more, not {start_page}")
-    if not 1 <= prefetch <= MAX_PREFETCH:
-        raise ValueError(f"prefetch must be between 1 and {MAX_PREFETCH}, not {prefetch}")
 
 
 def page_params(*, page_index: int, page_size: int) -> dict[str, str]:

@@ -51,6 +51,7 @@ from ._http import ClientSession, HttpConnection
 from ._oauth import DEFAULT_TOKEN_URL, IssuedTokens, TokenEndpoint, check_endpoint_url
 from ._retry import RetryPolicy, Sleep
 from ._transport import check_http_options
+from ._validate import check_secret
 
 if TYPE_CHECKING:
     from ._token_store import TokenStore
@@ -65,16 +66,6 @@ OnRefresh = Callable[[TokenSet], Awaitable[None] | None]
 
 def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def _check_str(name: str, value: object) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"{name} must be a str")
-    if not value.strip():
-        raise ValueError(f"{name} must not be empty")
-    if any(ch in value for ch in "\r\n\x00"):
-        raise ValueError(f"{name} must not contain line breaks or NUL")
-    return value
 
 
 class RefreshTokenAuth:
@@ -143,9 +134,9 @@ class RefreshTokenAuth:
         rand: Callable[[], float] = random.random,
         ssl: _ssl.SSLContext | None = None,
     ) -> None:
-        _check_str("client_id", client_id)
-        _check_str("client_secret", client_secret)
-        _check_str("refresh_token", refresh_token)
+        check_secret(client_id, name="client_id")
+        check_secret(client_secret, name="client_secret")
+        check_secret(refresh_token, name="refresh_token")
         url = check_endpoint_url(token_url, name="token_url")
         if on_refresh is not None and not callable(on_refresh):
             raise TypeError("on_refresh must be callable or None")

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import math
-import ssl
 import urllib.request
 from collections.abc import Callable
 from typing import Final
@@ -20,8 +18,8 @@ import attrs
 from yarl import URL
 
 from ._errors import TransportError
-from ._protocol import is_loopback_host
 from ._retry import RetryPolicy
+from ._validate import check_ssl_context, check_timeout, is_loopback_host
 
 __all__ = [
     "PERMANENT_CLIENT_ERRORS",
@@ -31,7 +29,6 @@ __all__ = [
     "TransportFailure",
     "body_length",
     "check_http_options",
-    "check_limit",
     "describe_client_error",
     "read_limited",
     "stream_body",
@@ -60,26 +57,13 @@ def check_http_options(
 
     Raises ``TypeError`` or ``ValueError`` naming the option, before any request.
     """
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-        raise TypeError("timeout must be a number of seconds")
-    if not (timeout > 0 and math.isfinite(timeout)):
-        raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
+    seconds = check_timeout(timeout)
     if session is not None and not isinstance(session, aiohttp.ClientSession):
         raise TypeError("session must be an aiohttp.ClientSession or None")
     if retry is not None and not isinstance(retry, RetryPolicy):
         raise TypeError("retry must be a RetryPolicy or None")
-    if ssl_context is not None and not isinstance(ssl_context, ssl.SSLContext):
-        raise TypeError("ssl must be an ssl.SSLContext or None")
-    return float(timeout)
-
-
-def check_limit(name: str, value: object) -> int:
-    """A size limit in bytes: a positive int, else ``TypeError``/``ValueError`` naming it."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int (bytes)")
-    if value < 1:
-        raise ValueError(f"{name} must be at least 1 byte, not {value!r}")
-    return value
+    check_ssl_context(ssl_context)
+    return seconds
 
 
 def describe_client_error(exc: BaseException) -> str:

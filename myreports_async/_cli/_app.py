@@ -33,7 +33,10 @@ from myreports_async import (
     authorize_with_browser,
 )
 
-from .._protocol import MAX_PREFETCH
+from .. import _protocol
+from .._login import DEFAULT_REDIRECT_URI
+from .._oauth import DEFAULT_AUTHORIZE_URL
+from .._validate import MAX_PREFETCH
 from ._credentials import (
     DEFAULT_TOKEN_URL,
     Credentials,
@@ -54,14 +57,14 @@ from ._output import (
     invoice_json,
     make_writer,
 )
-from ._run import CommandError, Interrupted, reporting, run
+from ._run import CommandError, Interrupted, exit_codes_text, reporting, run
 
 if TYPE_CHECKING:
     from myreports_async.testing import FakeServer
 
 __all__ = ["cli", "main"]
 
-REGIONS = ("au", "eu", "na", "uk")
+REGIONS = tuple(sorted(_protocol.REGIONS))
 DEMO_TOKEN = "demo-token"  # noqa: S105 (the fake service's token, not a secret)
 DEMO_SEED = 2024
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -70,7 +73,7 @@ RETRY_FORMAT = "retrying: %(message)s"
 #: The client's logger of requests and retries (see docs/cli.md, "Logging").
 HTTP_LOGGER = "myreports_async.http"
 
-EPILOG = """\b
+EPILOG = f"""\b
 Credentials and settings come from the options or the environment:
 MYREPORTS_TOKEN, MYREPORTS_REGION, MYREPORTS_BASE_URL. For OAuth refresh tokens:
 MYREPORTS_CLIENT_ID + MYREPORTS_CLIENT_SECRET, with MYREPORTS_REFRESH_TOKEN or the
@@ -78,16 +81,7 @@ token store that `myreports login` writes (MYREPORTS_TOKEN_STORE).
 
 \b
 Exit codes:
-  0    success
-  1    any other MyReports error; the output cannot be written
-  2    usage: bad option or argument, missing token
-  3    authentication: the token or the sign-in was refused (HTTP 401/403)
-  4    not found (HTTP 404)
-  5    transport: host unreachable, connection dropped, timeout
-  6    service: HTTP 5xx, 429 or another 4xx, after retries
-  7    decode: the answer is not the documented JSON
-  130  interrupted (Ctrl-C)
-  141  standard output closed by its reader (broken pipe)
+{exit_codes_text()}
 
 \b
 Try it without credentials:  myreports demo
@@ -533,7 +527,7 @@ def detail(options: GlobalOptions, invoice_id: str, output: str) -> None:
 @cli.command(short_help="Sign in in a browser and save the tokens to the token store.")
 @click.option(
     "--redirect-uri",
-    default="http://127.0.0.1:8000",
+    default=DEFAULT_REDIRECT_URI,
     show_default=True,
     metavar="URI",
     help="Loopback redirect URI registered for the client (port 0: any free port).",
@@ -542,7 +536,7 @@ def detail(options: GlobalOptions, invoice_id: str, output: str) -> None:
     "--authorize-url",
     envvar="MYREPORTS_AUTHORIZE_URL",
     show_envvar=True,
-    default="https://login.xarios.cloud/connect/authorize",
+    default=DEFAULT_AUTHORIZE_URL,
     show_default=True,
     metavar="URL",
     help="OAuth authorization endpoint.",

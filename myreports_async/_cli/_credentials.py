@@ -32,6 +32,7 @@ from myreports_async import (
     StaticToken,
     TokenProvider,
 )
+from myreports_async._oauth import DEFAULT_TOKEN_URL
 
 from ._run import CommandError
 
@@ -43,8 +44,6 @@ __all__ = [
     "default_token_store",
     "load_provider",
 ]
-
-DEFAULT_TOKEN_URL = "https://login.xarios.cloud/connect/token"  # noqa: S105 (a URL)
 
 
 def default_token_store() -> Path:

@@ -1,17 +1,7 @@
 """Running a command: its event loop, Ctrl-C, and the one place errors become exit codes.
 
-Exit codes (also in ``myreports --help`` and docs/cli.md)::
-
-    0    success
-    1    any other MyReportsError; the output cannot be written
-    2    usage: a bad option or argument, missing credentials (click's own format)
-    3    authentication: the token or the sign-in was refused (HTTP 401, 403)
-    4    not found (HTTP 404)
-    5    transport: host unreachable, connection dropped, timeout (after retries)
-    6    service: HTTP 5xx, 429 or another 4xx (after retries)
-    7    decode: the service's answer is not the documented JSON
-    130  interrupted (Ctrl-C)
-    141  the reader of standard output went away (broken pipe, as ``| head`` does)
+The exit codes are one table, :data:`EXIT_CODES`: ``myreports --help`` prints it, and a
+test holds docs/cli.md to it.
 
 Rule: an expected failure prints one line, ``error: ...``, on stderr and no traceback.
 Anything else is a bug and keeps its traceback.
@@ -43,6 +33,7 @@ from myreports_async import (
 
 __all__ = [
     "EXIT_BROKEN_PIPE",
+    "EXIT_CODES",
     "EXIT_INTERRUPTED",
     "CommandError",
     "Interrupted",
@@ -54,20 +45,45 @@ __all__ = [
 T = TypeVar("T")
 
 EXIT_FAILURE = 1
+EXIT_USAGE = 2  # click's own
+EXIT_AUTH = 3
+EXIT_NOT_FOUND = 4
+EXIT_TRANSPORT = 5
+EXIT_SERVICE = 6
+EXIT_DECODE = 7
 EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141
 
+#: Every exit code of the command and what it means.
+EXIT_CODES: tuple[tuple[int, str], ...] = (
+    (0, "success"),
+    (EXIT_FAILURE, "any other MyReports error; the output cannot be written"),
+    (EXIT_USAGE, "usage: bad option or argument, missing token"),
+    (EXIT_AUTH, "authentication: the token or the sign-in was refused (HTTP 401/403)"),
+    (EXIT_NOT_FOUND, "not found (HTTP 404)"),
+    (EXIT_TRANSPORT, "transport: host unreachable, connection dropped, timeout"),
+    (EXIT_SERVICE, "service: HTTP 5xx, 429 or another 4xx, after retries"),
+    (EXIT_DECODE, "decode: the answer is not the documented JSON"),
+    (EXIT_INTERRUPTED, "interrupted (Ctrl-C)"),
+    (EXIT_BROKEN_PIPE, "standard output closed by its reader (broken pipe)"),
+)
+
 # First match wins: (error class, what the line says, exit code).
 _ERROR_TABLE: tuple[tuple[type[MyReportsError], str, int], ...] = (
-    (AuthenticationError, "authentication failed", 3),
-    (PermissionDeniedError, "permission denied", 3),
-    (NotFoundError, "not found", 4),
-    (TransportError, "cannot reach the service", 5),
-    (RateLimitError, "rate limited", 6),
-    (ServerError, "service error", 6),
-    (BadRequestError, "request refused", 6),
-    (DecodeError, "unexpected answer from the service", 7),
+    (AuthenticationError, "authentication failed", EXIT_AUTH),
+    (PermissionDeniedError, "permission denied", EXIT_AUTH),
+    (NotFoundError, "not found", EXIT_NOT_FOUND),
+    (TransportError, "cannot reach the service", EXIT_TRANSPORT),
+    (RateLimitError, "rate limited", EXIT_SERVICE),
+    (ServerError, "service error", EXIT_SERVICE),
+    (BadRequestError, "request refused", EXIT_SERVICE),
+    (DecodeError, "unexpected answer from the service", EXIT_DECODE),
 )
+
+
+def exit_codes_text() -> str:
+    """The exit-code table as ``myreports --help`` prints it."""
+    return "\n".join(f"  {code:<4} {meaning}" for code, meaning in EXIT_CODES)
 
 
 class CommandError(click.ClickException):

@@ -26,13 +26,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from .._protocol import (
-    BILLING_RESOURCE,
-    MAX_PAGE_SIZE,
-    MIN_PAGE_SIZE,
-    page_params,
-    resolve_base_url,
-)
+from .._protocol import BILLING_RESOURCE, page_params, resolve_base_url
+from .._validate import MAX_PAGE_SIZE, MIN_PAGE_SIZE
 
 __all__ = ["mock_invoice_listing"]
 

@@ -19,13 +19,11 @@ from myreports_async._protocol import (
     build_api_error,
     error_class_for_status,
     invoice_url,
-    is_loopback_host,
     page_ends_stream,
     parse_retry_after,
     resolve_base_url,
-    validate_invoice_id,
-    validate_paging,
 )
+from myreports_async._validate import is_loopback_host, validate_invoice_id, validate_paging
 
 NOW = datetime(2026, 11, 25, 12, 0, 0, tzinfo=timezone.utc)
 
