@@ -24,9 +24,8 @@ Rule 4: below one request in flight, the window paces: with window ``w`` the nex
         of fewer requests per second than one sequential client sends is met too. There
         a success grows the window by a 64th of itself, so that a limit found at ``w``
         is probed again only after about 45 successes: few 429s, at the cost of running
-        below the limit for a while after each one (measured in the benchmark against
-        20 requests/s: a 32nd gave 10-11% of requests refused at 1.01x the ideal time,
-        a 64th 8.5-9% at 1.09x; docs/performance.md).
+        below the limit for a while after each one (the trade-off is measured in
+        docs/performance.md).
 Rule 5: the window never goes below ``floor`` or above ``ceiling``.
 
 The ``Retry-After`` pause (``_retry.CoolDown``) is separate and still shared: the window
