@@ -22,6 +22,7 @@ from ._retry import RetryPolicy
 from ._session import DEFAULT_MAX_JSON_BYTES, ApiSession
 from ._transport import check_http_options
 from ._validate import check_limit, validate_paging
+from ._zip_member import DEFAULT_MAX_DETAIL_JSON_BYTES
 
 __all__ = ["MyReportsClient"]
 
@@ -55,6 +56,10 @@ class MyReportsClient:
         max_json_bytes: the largest JSON answer (a page, an invoice) read, in bytes
             (default 64 MiB); a larger or endless body raises :class:`DecodeError`,
             not retried.
+        max_detail_json_bytes: the largest uncompressed JSON file a detail ZIP may hold
+            for :meth:`get_invoice_detail` and :meth:`iter_invoice_items` (default 512
+            MiB); a larger one, or a zip bomb, is a :class:`DecodeError`, and costs at
+            most this many bytes of inflating.
 
     Requests go through the proxy named by ``HTTPS_PROXY`` (``NO_PROXY`` lists hosts to
     reach directly; loopback hosts always are) when the client creates its own session.
@@ -77,8 +82,10 @@ class MyReportsClient:
         session: ClientSession | None = None,
         ssl: ssl.SSLContext | None = None,
         max_json_bytes: int = DEFAULT_MAX_JSON_BYTES,
+        max_detail_json_bytes: int = DEFAULT_MAX_DETAIL_JSON_BYTES,
     ) -> None:
         provider = _as_provider(auth)
+        self._max_detail_json_bytes = check_limit("max_detail_json_bytes", max_detail_json_bytes)
         timeout = check_http_options(timeout=timeout, session=session, retry=retry, ssl_context=ssl)
         self._api_root = _protocol.resolve_base_url(region, base_url)
         self._auth = provider
@@ -350,10 +357,10 @@ class MyReportsClient:
         """The invoice with every transaction, from the detail ZIP's JSON file.
 
         The ZIP is spooled (in memory up to a few MiB, then in an unnamed temporary
-        file); its one ``.json`` member is read with a size limit (512 MiB uncompressed)
-        and decoded in a worker thread, so a large invoice does not stall the event loop.
-        Nothing is extracted to disk. For invoices too large to hold, use
-        :meth:`iter_invoice_items`.
+        file); its one ``.json`` member is read with a size limit (the client's
+        ``max_detail_json_bytes``) and decoded in a worker thread, so a large invoice does
+        not stall the event loop. Nothing is extracted to disk. For invoices too large to
+        hold, use :meth:`iter_invoice_items`.
 
         Raises:
             ValueError: a malformed id (before any request).
@@ -368,7 +375,9 @@ class MyReportsClient:
             total = sum(item.value for item in detail.items)
         """
         url = _protocol.invoice_url(self._api_root, invoice_id, "detail")
-        return await _downloads.fetch_detail(self._http, url)
+        return await _downloads.fetch_detail(
+            self._http, url, max_json_bytes=self._max_detail_json_bytes
+        )
 
     def iter_invoice_items(self, invoice_id: str) -> AsyncGenerator[InvoiceItem, None]:
         """The invoice's transactions one at a time, for invoices too large to hold.
@@ -388,7 +397,7 @@ class MyReportsClient:
                     await store(item)
         """
         url = _protocol.invoice_url(self._api_root, invoice_id, "detail")
-        return _downloads.iter_items(self._http, url)
+        return _downloads.iter_items(self._http, url, max_json_bytes=self._max_detail_json_bytes)
 
 
 class _BoundaryDuplicates:

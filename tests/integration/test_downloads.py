@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import io
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -21,9 +21,12 @@ from myreports_async import (
     MyReportsClient,
     NotFoundError,
     TransportError,
+    _destinations,
     _downloads,
 )
 from myreports_async.testing import FakeService, Fault
+
+ClientFactory = Callable[..., MyReportsClient]
 
 UNKNOWN_ID = "f" * 24  # well formed, but no invoice of the fake has it
 
@@ -100,14 +103,14 @@ def spools(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[list[Any
     """Every spool the client makes, forced to disk, with temporary files under tmp_path."""
     made: list[Any] = []
 
-    class RecordedSpool(_downloads._Spool):
+    class RecordedSpool(_destinations.Spool):
         def __init__(self, max_memory: int) -> None:
             super().__init__(0)
             made.append(self)
 
     spool_dir = tmp_path / "spool"
     spool_dir.mkdir()
-    monkeypatch.setattr(_downloads, "_Spool", RecordedSpool)
+    monkeypatch.setattr(_downloads, "Spool", RecordedSpool)
     monkeypatch.setattr("tempfile.tempdir", str(spool_dir))
     yield made
     assert listing(spool_dir) == []
@@ -412,10 +415,8 @@ async def test_zip_without_json_is_a_decode_error(
     assert str(caught.value) == "detail ZIP holds no JSON file (it holds 'invoice_1_detail.csv')"
 
 
-async def test_zip_bomb_is_a_decode_error(
-    client: MyReportsClient, service: FakeService, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(_downloads, "MAX_DETAIL_JSON_BYTES", 1 << 20)
+async def test_zip_bomb_is_a_decode_error(make_client: ClientFactory, service: FakeService) -> None:
+    client = make_client(max_detail_json_bytes=1 << 20)
     bomb = b'{"invoiceId": "x", "pad": "' + b" " * (8 << 20) + b'"}'
     body = make_zip({"detail.json": bomb})
     assert len(body) < 64 * 1024  # deflate shrinks it over a hundredfold
