@@ -2,31 +2,28 @@
 
 from __future__ import annotations
 
-import contextlib
-import logging
+import operator
 import os
 import ssl
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable
 from types import TracebackType
 from typing import BinaryIO
-
-import attrs
 
 from . import _downloads, _protocol
 from ._auth import StaticToken, TokenProvider
 from ._codec import decode_invoice, decode_invoice_page
 from ._http import ClientSession
 from ._models import Invoice, InvoiceDetail, InvoiceItem, Page, ResumePoint
-from ._paginate import read_ahead_pages
+from ._paging import Listing
 from ._retry import RetryPolicy
 from ._session import DEFAULT_MAX_JSON_BYTES, ApiSession
 from ._transport import check_http_options
-from ._validate import check_limit, validate_paging
+from ._validate import check_limit
 from ._zip_member import DEFAULT_MAX_DETAIL_JSON_BYTES
 
 __all__ = ["MyReportsClient"]
 
-logger = logging.getLogger("myreports_async")
+_INVOICE_ID = operator.attrgetter("invoice_id")
 
 
 def _as_provider(auth: str | TokenProvider) -> TokenProvider:
@@ -142,8 +139,7 @@ class MyReportsClient:
                 async for page in pages:
                     await store(page.items)
         """
-        validate_paging(page_size=page_size, start_page=start_page, prefetch=prefetch)
-        return self._pages(page_size=page_size, start_page=start_page, prefetch=prefetch)
+        return self._invoice_listing(page_size).pages(start_page=start_page, prefetch=prefetch)
 
     def iter_invoices(
         self,
@@ -163,8 +159,8 @@ class MyReportsClient:
             async for invoice in client.iter_invoices(page_size=1000, prefetch=4):
                 print(invoice.invoice_id)
         """
-        start, skip = self._start(page_size, start_page, prefetch, resume)
-        return self._invoices(page_size=page_size, start_page=start, skip=skip, prefetch=prefetch)
+        listing = self._invoice_listing(page_size)
+        return listing.records(start_page=start_page, prefetch=prefetch, resume=resume)
 
     def iter_invoices_resumable(
         self,
@@ -185,47 +181,11 @@ class MyReportsClient:
             async for invoice, point in client.iter_invoices_resumable(resume=saved):
                 await db.save(invoice, resume_point=point.to_dict())
         """
-        start, skip = self._start(page_size, start_page, prefetch, resume)
-        return self._invoices_with_points(
-            page_size=page_size, start_page=start, skip=skip, prefetch=prefetch
-        )
+        listing = self._invoice_listing(page_size)
+        return listing.records_with_points(start_page=start_page, prefetch=prefetch, resume=resume)
 
-    @staticmethod
-    def _start(
-        page_size: int, start_page: int, prefetch: int, resume: ResumePoint | None
-    ) -> tuple[int, int]:
-        validate_paging(page_size=page_size, start_page=start_page, prefetch=prefetch)
-        if resume is None:
-            return start_page, 0
-        if not isinstance(resume, ResumePoint):
-            raise TypeError("resume must be a ResumePoint (see ResumePoint.from_dict)")
-        if start_page != 0:
-            raise ValueError("give either start_page or resume, not both")
-        if resume.page_size != page_size:
-            raise ValueError(
-                f"resume point was saved with page_size={resume.page_size}; resuming with "
-                f"page_size={page_size} would skip or repeat invoices"
-            )
-        return resume.page_index, resume.offset
-
-    async def _pages(
-        self, *, page_size: int, start_page: int, prefetch: int
-    ) -> AsyncGenerator[Page[Invoice], None]:
-        drift = _BoundaryDuplicates()
-        async with contextlib.aclosing(
-            self._raw_pages(page_size=page_size, start_page=start_page, prefetch=prefetch)
-        ) as pages:
-            async for page in pages:
-                kept = drift.new_items(page)
-                if len(kept) != len(page.items):
-                    page = attrs.evolve(page, items=tuple(page.items[i] for i in kept))
-                if page.items:
-                    yield page
-                del page  # see _paginate: hold no page while the next one is awaited
-
-    async def _raw_pages(
-        self, *, page_size: int, start_page: int, prefetch: int
-    ) -> AsyncGenerator[Page[Invoice], None]:
+    def _invoice_listing(self, page_size: int) -> Listing[Invoice]:
+        """The billing data listing; arguments are checked when a view of it is asked for."""
         url = _protocol.billing_url(self._api_root)
 
         async def fetch(index: int) -> bytes:
@@ -236,40 +196,7 @@ class MyReportsClient:
             params = _protocol.page_params(page_index=index, page_size=page_size)
             return decode_invoice_page(body, index=index, url=str(url.update_query(params)))
 
-        async with contextlib.aclosing(
-            read_ahead_pages(fetch, decode, start_page=start_page, prefetch=prefetch)
-        ) as pages:
-            async for page in pages:
-                yield page
-                del page
-
-    async def _invoices(
-        self, *, page_size: int, start_page: int, skip: int, prefetch: int
-    ) -> AsyncGenerator[Invoice, None]:
-        async with contextlib.aclosing(
-            self._pages(page_size=page_size, start_page=start_page, prefetch=prefetch)
-        ) as pages:
-            async for page in pages:
-                items = page.items[skip:] if skip and page.index == start_page else page.items
-                del page
-                for invoice in items:
-                    yield invoice
-                del items
-
-    async def _invoices_with_points(
-        self, *, page_size: int, start_page: int, skip: int, prefetch: int
-    ) -> AsyncGenerator[tuple[Invoice, ResumePoint], None]:
-        drift = _BoundaryDuplicates()
-        async with contextlib.aclosing(
-            self._raw_pages(page_size=page_size, start_page=start_page, prefetch=prefetch)
-        ) as pages:
-            async for page in pages:
-                first = skip if page.index == start_page else 0
-                # Offsets stay the server's positions, so resume points remain exact.
-                for offset in drift.new_items(page):
-                    if offset >= first:
-                        yield page.items[offset], ResumePoint(page.index, offset + 1, page_size)
-                del page
+        return Listing(fetch, decode, page_size=page_size, record_id=_INVOICE_ID, noun="invoice")
 
     # -- single invoice ------------------------------------------------------------
 
@@ -398,40 +325,3 @@ class MyReportsClient:
         """
         url = _protocol.invoice_url(self._api_root, invoice_id, "detail")
         return _downloads.iter_items(self._http, url, max_json_bytes=self._max_detail_json_bytes)
-
-
-class _BoundaryDuplicates:
-    """Drops invoices a page repeats from the page before it (offset drift).
-
-    Paging is by position: when invoices are inserted before the reader's position while
-    a listing runs, everything shifts back and the next page starts with invoices the
-    previous page already held. Those are dropped by id, with a warning. Only the
-    previous page's ids are kept, so memory is bounded by one page. What this cannot
-    see: a deletion shifts invoices forward past the reader, and they are skipped
-    without a trace (see docs/pagination.md).
-    """
-
-    def __init__(self) -> None:
-        self._previous_ids: frozenset[str] = frozenset()
-        self._previous_index: int | None = None
-
-    def new_items(self, page: Page[Invoice]) -> Sequence[int]:
-        """The positions of ``page``'s invoices that the previous page did not hold."""
-        previous = self._previous_ids
-        ids = [invoice.invoice_id for invoice in page.items]
-        current = frozenset(ids)
-        self._previous_ids = current
-        previous_index, self._previous_index = self._previous_index, page.index
-        if previous.isdisjoint(current):  # the common case: one set operation in C
-            return range(len(ids))
-        kept = [i for i, invoice_id in enumerate(ids) if invoice_id not in previous]
-        dropped = len(ids) - len(kept)
-        if dropped:
-            logger.warning(
-                "page %d repeated %d invoice(s) of page %s: invoices were inserted while "
-                "listing (offset drift); the repeats were dropped",
-                page.index,
-                dropped,
-                previous_index,
-            )
-        return kept

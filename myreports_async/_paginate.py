@@ -12,21 +12,22 @@ Rule 2: a page that fails (after the session's retries), or does not decode, rai
 Rule 3: whenever the stream stops (end, error, ``break``, cancellation, ``aclose()``),
         every request still in flight is cancelled and awaited before control returns,
         so no task, response or warning outlives the stream.
+Rule 4: a generator of the listing holds no page while it waits for the next one: it
+        lets go (``del page``, and ``del items`` for the records it was handing out) as
+        soon as the page is handed out, here and in every generator over this one
+        (``_paging``). A generator's local variable would otherwise keep the page alive
+        while the next one is fetched and decoded.
 
-Why decode at the page's turn, not in the request's task: records then live only while
-their page is consumed, and the read-ahead holds bytes (280 KB for a page of 1,000
-invoices, against 490 KB as records). Records that wait meet the garbage collector's
+Why decode at the page's turn, not in the request's task, and why Rule 4: records then
+live only while their page is consumed, and the read-ahead holds bytes, which are
+smaller than the records they decode to. Records that wait meet the garbage collector's
 sweeps, which promote them to the older generations, whose full collections are the
-expensive ones: with a consumer that builds a row per record, decoding in the request's
-task gave twice as many full collections and about 0.15 µs a record more of collection
-time (docs/performance.md). For the same reason a page is let go as soon as it has been
-handed out (``del page``, here and in every generator stacked on this one): a
-generator's local would keep it alive until the next one arrives.
+expensive ones (measurements in docs/performance.md).
 
 Each top-up request is let out onto the event loop (``await asyncio.sleep(0)``) before
-the page is handed out. Without it, at 20 ms of latency and prefetch 8, every request
-waited for the consumer to finish the page before it was sent, and the listing ran at
-5.4-6.7x the sequential loop instead of 7.3-7.9x (docs/performance.md).
+the page is handed out: a task only starts at the loop's next turn, and a consumer going
+through a page gives the loop no turn, so without it every request would wait for the
+consumer to finish the page (docs/performance.md, "20 ms").
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from typing import TypeVar
 from ._models import Page
 from ._protocol import page_ends_stream
 
-__all__ = ["read_ahead_pages"]
+__all__ = ["DecodePage", "FetchPage", "read_ahead_pages"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -89,7 +90,7 @@ async def read_ahead_pages(
                 await asyncio.sleep(0)
             if page.items:
                 yield page
-            del page
+            del page  # Rule 4
             if ends:
                 return
     finally:
