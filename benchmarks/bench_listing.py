@@ -81,6 +81,7 @@ LISTING_MODULES = (
     "_concurrency.py",
     "_models.py",
     "_paginate.py",
+    "_paging.py",
     "_protocol.py",
     "_retry.py",
     "_session.py",
