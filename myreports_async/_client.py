@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import operator
 import os
 import ssl
 from collections.abc import AsyncGenerator, Callable
@@ -23,7 +22,9 @@ from ._zip_member import DEFAULT_MAX_DETAIL_JSON_BYTES
 
 __all__ = ["MyReportsClient"]
 
-_INVOICE_ID = operator.attrgetter("invoice_id")
+
+def _invoice_ids(invoices: tuple[Invoice, ...]) -> list[str]:
+    return [invoice.invoice_id for invoice in invoices]
 
 
 def _as_provider(auth: str | TokenProvider) -> TokenProvider:
@@ -196,7 +197,7 @@ class MyReportsClient:
             params = _protocol.page_params(page_index=index, page_size=page_size)
             return decode_invoice_page(body, index=index, url=str(url.update_query(params)))
 
-        return Listing(fetch, decode, page_size=page_size, record_id=_INVOICE_ID, noun="invoice")
+        return Listing(fetch, decode, page_size=page_size, page_ids=_invoice_ids, noun="invoice")
 
     # -- single invoice ------------------------------------------------------------
 

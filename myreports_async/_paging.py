@@ -1,7 +1,7 @@
 """Listing policy over the read-ahead paginator, generic over the record type and its id.
 
 A :class:`Listing` is one paged collection (how to fetch and decode page ``index``, and
-each record's id). It hands the collection out three ways, each one generator directly
+the ids of a page's records). It hands the collection out three ways, each one generator directly
 over :func:`~myreports_async._paginate.read_ahead_pages`: :meth:`Listing.pages`,
 :meth:`Listing.records` and :meth:`Listing.records_with_points`.
 
@@ -18,9 +18,10 @@ Rule 2: a resume point names a server position: the page index, the offset withi
         there, and skipping ``offset`` records of it is exact.
 Rule 3: arguments (page size, start page, read-ahead, resume point) are checked when the
         listing is asked for, before any request, not at the first iteration.
-Rule 4: no work per record beyond handing it out: the ids of a page are read in one
-        C-level pass and compared as sets, and a page with nothing dropped is handed
-        out as the paginator decoded it.
+Rule 4: no work per record beyond handing it out and reading its id: the ids come from
+        one function per page (a list comprehension, where a call per record would cost
+        as much again), they are compared as sets, and a page with nothing dropped is
+        handed out as the paginator decoded it.
 
 Every generator here drops its page (``del page``) before it waits for the next, for
 the reason given in ``_paginate``'s Rule 4.
@@ -39,22 +40,26 @@ from ._models import Page, ResumePoint
 from ._paginate import DecodePage, FetchPage, read_ahead_pages
 from ._validate import validate_paging
 
-__all__ = ["BoundaryDuplicates", "Listing"]
+__all__ = ["BoundaryDuplicates", "Listing", "PageIds"]
 
 logger = logging.getLogger("myreports_async")
 
 T = TypeVar("T")
 
+#: ``page_ids(records)``: the ids of a page's records, in order, e.g.
+#: ``lambda accounts: [account.id for account in accounts]``.
+PageIds = Callable[[tuple[T, ...]], Sequence[Hashable]]
+
 
 class BoundaryDuplicates(Generic[T]):
     """Finds the records a page repeats from the page before it (Rule 1).
 
-    ``record_id`` gives a record's id (e.g. ``operator.attrgetter("id")``); ``noun``
-    names the records in the warning (``"invoice"``).
+    ``page_ids`` gives the ids of a page's records (Rule 4); ``noun`` names the records in
+    the warning (``"invoice"``).
     """
 
-    def __init__(self, record_id: Callable[[T], Hashable], *, noun: str) -> None:
-        self._record_id = record_id
+    def __init__(self, page_ids: PageIds[T], *, noun: str) -> None:
+        self._page_ids = page_ids
         self._noun = noun
         self._previous_ids: frozenset[Hashable] = frozenset()
         self._previous_index: int | None = None
@@ -62,7 +67,7 @@ class BoundaryDuplicates(Generic[T]):
     def new_positions(self, page: Page[T]) -> Sequence[int]:
         """The positions of ``page``'s records that the previous page did not hold."""
         previous = self._previous_ids
-        ids = list(map(self._record_id, page.items))
+        ids = self._page_ids(page.items)
         current = frozenset(ids)
         self._previous_ids = current
         previous_index, self._previous_index = self._previous_index, page.index
@@ -97,14 +102,14 @@ class Listing(Generic[T]):
         fetch_page: ``fetch_page(index)`` returns page ``index``'s raw answer.
         decode_page: ``decode_page(index, raw)`` turns it into a :class:`Page`.
         page_size: the page size the requests use (stored in resume points).
-        record_id: a record's id, for Rule 1.
+        page_ids: the ids of a page's records, for Rule 1 (see :data:`PageIds`).
         noun: what a record is called in the drift warning, e.g. ``"invoice"``.
     """
 
     fetch_page: FetchPage[bytes]
     decode_page: DecodePage[bytes, T]
     page_size: int
-    record_id: Callable[[T], Hashable]
+    page_ids: PageIds[T]
     noun: str
 
     def pages(self, *, start_page: int, prefetch: int) -> AsyncGenerator[Page[T], None]:
@@ -148,7 +153,7 @@ class Listing(Generic[T]):
         )
 
     async def _pages(self, start_page: int, prefetch: int) -> AsyncGenerator[Page[T], None]:
-        drift = BoundaryDuplicates(self.record_id, noun=self.noun)
+        drift = BoundaryDuplicates(self.page_ids, noun=self.noun)
         async with contextlib.aclosing(self._read_ahead(start_page, prefetch)) as pages:
             async for page in pages:
                 items = drift.new_items(page)
@@ -157,7 +162,7 @@ class Listing(Generic[T]):
                 del page, items
 
     async def _records(self, start_page: int, skip: int, prefetch: int) -> AsyncGenerator[T, None]:
-        drift = BoundaryDuplicates(self.record_id, noun=self.noun)
+        drift = BoundaryDuplicates(self.page_ids, noun=self.noun)
         async with contextlib.aclosing(self._read_ahead(start_page, prefetch)) as pages:
             async for page in pages:
                 items = drift.new_items(page)
@@ -171,7 +176,7 @@ class Listing(Generic[T]):
     async def _records_with_points(
         self, start_page: int, skip: int, prefetch: int
     ) -> AsyncGenerator[tuple[T, ResumePoint], None]:
-        drift = BoundaryDuplicates(self.record_id, noun=self.noun)
+        drift = BoundaryDuplicates(self.page_ids, noun=self.noun)
         page_size = self.page_size
         async with contextlib.aclosing(self._read_ahead(start_page, prefetch)) as pages:
             async for page in pages:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import operator
 from collections.abc import AsyncIterator
 
 import attrs
@@ -21,6 +20,10 @@ from myreports_async._paging import BoundaryDuplicates, Listing
 @attrs.frozen
 class Account:
     id: str
+
+
+def account_ids(accounts: tuple[Account, ...]) -> list[str]:
+    return [account.id for account in accounts]
 
 
 class Collection:
@@ -49,7 +52,7 @@ class Collection:
             self.fetch,
             self.decode,
             page_size=self.page_size,
-            record_id=operator.attrgetter("id"),
+            page_ids=account_ids,
             noun="account",
         )
 
@@ -70,7 +73,7 @@ def page(index: int, *names: str) -> Page[Account]:
 
 
 def test_a_page_without_repeats_is_kept_as_it_is() -> None:
-    drift = BoundaryDuplicates(operator.attrgetter("id"), noun="account")
+    drift = BoundaryDuplicates(account_ids, noun="account")
     first = page(0, "a", "b")
     second = page(1, "c", "d")
     assert drift.new_items(first) is first.items
@@ -80,7 +83,7 @@ def test_a_page_without_repeats_is_kept_as_it_is() -> None:
 def test_repeats_of_the_page_before_are_dropped_by_id_with_a_warning(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    drift = BoundaryDuplicates(operator.attrgetter("id"), noun="account")
+    drift = BoundaryDuplicates(account_ids, noun="account")
     drift.new_positions(page(0, "a", "b", "c"))
     with caplog.at_level(logging.WARNING, logger="myreports_async"):
         assert list(drift.new_positions(page(1, "b", "c", "d"))) == [2]
@@ -91,7 +94,7 @@ def test_repeats_of_the_page_before_are_dropped_by_id_with_a_warning(
 
 
 def test_only_the_page_just_before_is_remembered() -> None:
-    drift = BoundaryDuplicates(operator.attrgetter("id"), noun="account")
+    drift = BoundaryDuplicates(account_ids, noun="account")
     drift.new_items(page(0, "a"))
     drift.new_items(page(1, "b"))
     assert drift.new_items(page(2, "a", "c")) == (Account("a"), Account("c"))
