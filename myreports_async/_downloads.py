@@ -23,21 +23,19 @@ import contextlib
 import itertools
 import os
 from collections.abc import AsyncGenerator
-from typing import TYPE_CHECKING, BinaryIO, Final
+from typing import BinaryIO, Final
 
 from yarl import URL
 
 from ._body_checks import DETAIL, SUMMARY, BodyKind, CheckedBody, Progress
 from ._codec import decode_invoice_detail
 from ._destinations import Spool, Target, file_target, replacing
+from ._http import Response
 from ._item_scanner import scan_items
 from ._models import InvoiceDetail, InvoiceItem
 from ._session import ApiSession
 from ._transport import body_length, stream_body
 from ._zip_member import json_member
-
-if TYPE_CHECKING:
-    import aiohttp
 
 __all__ = [
     "DETAIL",
@@ -74,7 +72,7 @@ async def _download(
     """GET ``url`` into ``target`` with retries; return the byte count."""
     body = CheckedBody(kind, target, url=str(url), progress=progress)
 
-    async def read(resp: aiohttp.ClientResponse) -> int:
+    async def read(resp: Response) -> int:
         body.begin(body_length(resp))
         await stream_body(resp, body.write)
         return body.finish()
