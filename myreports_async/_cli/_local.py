@@ -45,6 +45,20 @@ DEMO_TOKEN = "demo-token"  # noqa: S105 (the fake service's token, not a secret)
 DEMO_SEED = 2024
 
 
+#: The fake generates invoices on demand, but a listing of them takes time in proportion:
+#: bounded, like every argument that sizes work.
+MAX_FAKE_INVOICES = 10_000_000
+
+invoice_count_option = click.option(
+    "--invoices",
+    "count",
+    type=click.IntRange(0, MAX_FAKE_INVOICES),
+    default=1000,
+    show_default=True,
+    help="Invoices in the fake collection.",
+)
+
+
 # -- login ---------------------------------------------------------------------------------
 
 
@@ -124,14 +138,7 @@ def login(
 
 
 @click.command(short_help="List the invoices of an embedded fake service: no credentials.")
-@click.option(
-    "--invoices",
-    "count",
-    type=click.IntRange(min=0),
-    default=1000,
-    show_default=True,
-    help="Invoices in the fake collection.",
-)
+@invoice_count_option
 @click.option(
     "--format",
     "fmt",
@@ -231,14 +238,7 @@ def _loopback_host(ctx: click.Context, param: click.Parameter, value: str) -> st
     show_default=True,
     help="TCP port; 0 picks a free one (the URL printed tells which).",
 )
-@click.option(
-    "--invoices",
-    "count",
-    type=click.IntRange(min=0),
-    default=1000,
-    show_default=True,
-    help="Invoices in the fake collection.",
-)
+@invoice_count_option
 @click.option("--seed", type=int, default=0, show_default=True, help="Selects the fake data.")
 @click.option(
     "--max-page-size",
