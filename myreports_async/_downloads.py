@@ -16,8 +16,9 @@ Rule 4: nothing from an archive is ever extracted to a path. The detail's one JS
         archive's header and enforced again while inflating, so a zip bomb costs at most
         the limit.
 Rule 5: ``iter_invoice_items`` never parses the JSON whole: a small forward-only scanner
-        finds where each element of ``invoiceItems`` ends and orjson decodes that one
-        element; the same cattrs hooks as :func:`decode_invoice_detail` build the item.
+        finds where each element of ``invoiceItems`` ends and the codec parses that one
+        element (numbers exact, as written) and builds the item from the same table as
+        :func:`decode_invoice_detail`.
 
 Layers, each with one job::
 
@@ -47,7 +48,7 @@ import attrs
 import orjson
 from yarl import URL
 
-from ._codec import decode_invoice_detail, structure_invoice_item
+from ._codec import JSON_ERRORS, decode_invoice_detail, parse_json, structure_invoice_item
 from ._errors import DecodeError, TransportError
 from ._models import InvoiceDetail, InvoiceItem
 from ._session import ApiSession
@@ -647,14 +648,14 @@ class _Scanner:
         self._pos = end
         self._fast_window = max(_MIN_FAST_WINDOW, 4 * len(raw))
         try:
-            return orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
+            return parse_json(raw)
+        except JSON_ERRORS as exc:
             raise self.error(f"a valid JSON value ({exc})", at=start) from None
 
     def _parse_buffered_object(self) -> object:
         """Fast path: the object at ``self._pos``, if the buffer holds it whole.
 
-        Brackets are counted without minding strings; orjson then proves the guess. A
+        Brackets are counted without minding strings; the parser then proves the guess. A
         wrong guess (a bracket inside a string) is never valid JSON, because the slice
         would end inside a string or hold more than one value: the exact scan decides.
         The count looks no further than a few times the last item's size, and after a
@@ -674,8 +675,8 @@ class _Scanner:
                 continue
             end = match.end()
             try:
-                parsed = orjson.loads(bytes(buf[start:end]))
-            except orjson.JSONDecodeError:
+                parsed = parse_json(bytes(buf[start:end]))
+            except JSON_ERRORS:
                 return _MISGUESSED
             self._pos = end
             self._fast_window = max(_MIN_FAST_WINDOW, 4 * (end - start))
