@@ -433,7 +433,9 @@ class _RecordCodec(Generic[_R]):
                 for f in fields
             ],
             rename={f.attribute: f.key for f in fields},
-            gc=False,  # flat values only: never part of a reference cycle
+            # Tracked by the garbage collector (msgspec's default) on purpose: each
+            # record built then frees its struct, so building a page leaves the
+            # collector's allocation count where decoding left it (see the loop below).
         )
         self.convert_list: Callable[[list[Any]], tuple[_R, ...]] = _compile_converter(
             cls, self.fields
@@ -489,8 +491,10 @@ def _record_tuple_kind(hint: object, nested: Mapping[type, _RecordCodec[Any]]) -
 def _compile_converter(cls: type[_R], fields: Sequence[_Field]) -> Callable[[list[Any]], Any]:
     """The loop that turns a list of wire structs into records, generated from the table.
 
-    Each struct is replaced by its record in place: a page never holds both, which keeps
-    the garbage collector's allocation count flat while a page is built.
+    Each struct is replaced by its record in place: a page never holds both, and each
+    record allocated is a struct freed, which keeps the garbage collector's allocation
+    count flat while a page is built (young records are then not swept along into the
+    older generations, whose collections are the expensive ones).
 
     Records are built through a mutable twin class with the same slots (plain attribute
     stores), whose objects then become ``cls`` by a class switch: several times cheaper
@@ -593,7 +597,6 @@ def json_keys(cls: type[attrs.AttrsInstance]) -> dict[str, str]:
 _PAGE_WIRE = msgspec.defstruct(
     "_PageWire",
     [("data", list.__class_getitem__(_INVOICE.wire)), ("timestamp", Any, None)],
-    gc=False,
 )
 _INVOICE_ENVELOPE_WIRE = msgspec.defstruct("_InvoiceEnvelopeWire", [("data", _INVOICE.wire)])
 
