@@ -1,47 +1,56 @@
-"""The wire format: JSON decoding and the one configured cattrs converter.
+"""The wire format: JSON decoding, from one field table per record.
 
-Records (``_models``) know nothing about JSON. This module owns the mapping: the JSON key
-of every field, strict hooks for the scalar types, and the translation of a bad value
-into :class:`DecodeError` naming the offending JSON path (``data[3].invoiceValue``).
+Records (``_models``) know nothing about JSON. This module owns the mapping, and writes
+it down once per record (:class:`_RecordCodec`): each attribute's JSON key is its name in
+camelCase (``billing_period_start`` -> ``billingPeriodStart``) unless ``_RENAMES`` says
+otherwise, and how its value is read follows from its annotation (``_KINDS``). Everything
+else is derived from that table: the typed shape msgspec decodes a body into, the
+generated loop that turns those shapes into records, the field-by-field reading that
+names a bad JSON path, and (through ``attrs.fields``) the CLI's columns.
 
-Rule 1: the common case pays nothing for error paths. Each record type gets a cattrs
-structure function generated once, without detailed validation; only when it fails is
-the record checked again field by field to find the first bad JSON path.
+Rule 1: numbers are read as their literal text. msgspec hands every JSON number with a
+fraction or an exponent to ``Decimal`` as it is written (``float_hook``), so money keeps
+the scale the service wrote (``17.50`` -> ``Decimal("17.50")``) and every digit; no
+binary float is ever built. A number is rejected only if it is not valid JSON.
 
-Rule 2: hooks are strict. JSON ``null`` is accepted only for optional fields, numbers
-never become strings, strings and booleans never become numbers.
+Rule 2: the common case pays nothing for error paths. A body is decoded once, typed, in
+C; a generated loop (:func:`_compile_converter`) turns the result into records. Only
+when that fails is the body parsed again, untyped, and read field by field with the
+strict hooks, which name the first bad JSON path (``data[3].invoiceValue``) or accept a
+second spelling of a key (``invoiceId`` for ``invoiceid``).
 
-Rule 3: money and quantities are ``Decimal`` in the number's shortest decimal form
-(what ``repr`` of the float prints: 17.50 -> 17.5, 0.1 -> 0.1; see :func:`_float_decimal`);
-datetimes are timezone-aware, naive service values being UTC.
+Rule 3: hooks are strict. JSON ``null`` is accepted only for optional fields, numbers
+never become strings, strings and booleans never become numbers. Datetimes are
+timezone-aware, naive service values being UTC.
 """
 
 from __future__ import annotations
 
-import math
 import re
 import sys
+import typing
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from decimal import Decimal
 from types import MappingProxyType
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import Any, Generic, TypeVar
 
 import attrs
-import orjson
-from cattrs import Converter
-from cattrs.gen import make_dict_structure_fn, override
+import msgspec
 
 from ._errors import DecodeError
 from ._models import Invoice, InvoiceDetail, InvoiceItem, Page
 
 __all__ = [
+    "JSON_ERRORS",
     "decode_invoice",
     "decode_invoice_detail",
     "decode_invoice_page",
     "error_message",
+    "json_keys",
     "loads",
     "parse_datetime",
+    "parse_json",
     "structure_invoice",
     "structure_invoice_item",
 ]
@@ -49,18 +58,33 @@ __all__ = [
 _R = TypeVar("_R", bound=attrs.AttrsInstance)
 _V = TypeVar("_V")
 
-# A structure hook as cattrs calls it: (JSON value, target type) -> Python value.
-_Hook = Callable[[Any, Any], Any]
+# A strict hook: a parsed JSON value in, a Python value out, or _InvalidValue.
+_Hook = Callable[[Any], Any]
 
 
 # --- JSON --------------------------------------------------------------------------
 
+# Untyped parsing with exact numbers: integers stay int, every other number is the
+# Decimal of its text (Rule 1).
+_UNTYPED = msgspec.json.Decoder(float_hook=Decimal)
+
+JSON_ERRORS = (msgspec.DecodeError, RecursionError)
+"""What :func:`parse_json` raises on bytes that are not one JSON value (or nest deeper
+than Python's recursion limit)."""
+
+
+def parse_json(raw: bytes) -> Any:
+    """One JSON value with exact numbers (Rule 1); raises one of :data:`JSON_ERRORS`."""
+    return _UNTYPED.decode(raw)
+
 
 def loads(body: bytes, *, url: str | None = None) -> object:
-    """Parse a JSON body; anything unparseable raises :class:`DecodeError`."""
+    """Parse a JSON body (Rule 1); anything unparseable raises :class:`DecodeError`."""
     try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
+        return _UNTYPED.decode(body)
+    except RecursionError:
+        raise DecodeError("response body is not valid JSON: nested too deeply", url=url) from None
+    except msgspec.DecodeError as exc:
         raise DecodeError(f"response body is not valid JSON: {exc}", url=url) from None
 
 
@@ -71,8 +95,8 @@ def error_message(body: bytes) -> str | None:
     Never raises.
     """
     try:
-        parsed = orjson.loads(body)
-    except orjson.JSONDecodeError:
+        parsed = _UNTYPED.decode(body)
+    except JSON_ERRORS:
         return None
     if not isinstance(parsed, dict):
         return None
@@ -88,8 +112,10 @@ def _json_type(value: object) -> str:
         return "null"
     if isinstance(value, bool):
         return "boolean"
-    if isinstance(value, (int, float)):
+    if isinstance(value, (int, Decimal)):
         return "number"
+    if isinstance(value, float):
+        return "float (money is read from the JSON text, never from a float)"
     if isinstance(value, str):
         return "string"
     if isinstance(value, list):
@@ -109,7 +135,7 @@ _Segment = str | int
 
 
 class _InvalidValue(Exception):
-    """A bad value, with its path relative to the record (or list) being structured.
+    """A bad value, with its path relative to the record (or list) being read.
 
     Internal: hooks raise it; the decode functions turn it into a :class:`DecodeError`
     with the full path.
@@ -131,11 +157,9 @@ class _InvalidValue(Exception):
         return DecodeError(f"{path}: {self.reason}", path=path, url=url)
 
 
-# What a generated structure function raises on bad data: KeyError for a missing required
-# key, TypeError for a record that is not an object, and _InvalidValue, which every hook
-# raises on purpose for a bad value. A bug in a hook raises something else, or is raised
-# again unchanged when the field-by-field search finds no bad value.
-_STRUCTURE_ERRORS = (KeyError, TypeError, _InvalidValue)
+# What the typed route raises when the body is valid JSON of another shape (or the
+# generated loop meets a value it leaves to the hooks): the slow route then names it.
+_SHAPE_ERRORS = (msgspec.ValidationError, _InvalidValue)
 
 
 def _join_path(prefix: str, segments: Sequence[_Segment]) -> str:
@@ -149,10 +173,10 @@ def _join_path(prefix: str, segments: Sequence[_Segment]) -> str:
     return path
 
 
-def _check_value(value: object, hook: Callable[[Any, Any], _V], *segments: _Segment) -> _V:
+def _check_value(value: object, hook: Callable[[Any], _V], *segments: _Segment) -> _V:
     """Run a hook, turning its failure into an :class:`_InvalidValue` at ``segments``."""
     try:
-        return hook(value, None)
+        return hook(value)
     except _InvalidValue as exc:
         raise exc.within(*segments) from None
 
@@ -219,62 +243,46 @@ _DATETIME_CACHE_SIZE = 4096
 # bool must not pass as an int.
 
 
-def _structure_str(value: object, _type: object = None) -> str:
+def _structure_str(value: object) -> str:
     if type(value) is str:
         return value
     raise _InvalidValue(_expected("a string", value))
 
 
-def _structure_optional_str(value: object, _type: object = None) -> str | None:
+def _structure_optional_str(value: object) -> str | None:
     if value is None or type(value) is str:
         return value
     raise _InvalidValue(_expected("a string", value))
 
 
-def _structure_int(value: object, _type: object = None) -> int:
+def _structure_int(value: object) -> int:
     if type(value) is int:
         return value
     raise _InvalidValue(_expected("an integer", value))
 
 
-def _structure_optional_int(value: object, _type: object = None) -> int | None:
+def _structure_optional_int(value: object) -> int | None:
     if value is None or type(value) is int:
         return value
     raise _InvalidValue(_expected("an integer", value))
 
 
-def _float_decimal(value: float, _decimal: type[Decimal] = Decimal) -> Decimal:
-    """A finite float's shortest decimal form, exactly: ``Decimal(repr(value))``.
-
-    Written by orjson, whose float formatting (Ryu) gives the same shortest round-trip
-    digits as ``repr`` (Python's dtoa) at about half the cost: 0.17 µs instead of 0.31,
-    once per invoice. The spelling differs only in exponents (``1e16``, ``1e+16``), which
-    ``Decimal`` reads alike; a test checks the two agree digit for digit and exponent for
-    exponent on random doubles.
-    """
-    return _decimal(orjson.dumps(value).decode())
-
-
-def _structure_decimal(value: object, _type: object = None) -> Decimal:
-    if type(value) is float:
-        if math.isfinite(value):
-            return _float_decimal(value)
-        raise _InvalidValue(f"expected a finite number, got {value!r}")
+def _structure_decimal(value: object) -> Decimal:
+    # A Decimal comes from the parser's float_hook: the number exactly as written.
+    if type(value) is Decimal:
+        return value
     if type(value) is int:
         return Decimal(value)
     raise _InvalidValue(_expected("a number", value))
 
 
-def _structure_optional_decimal(value: object, _type: object = None) -> Decimal | None:
-    # The float case is repeated here, not delegated: this hook runs for every invoice.
-    if type(value) is float and math.isfinite(value):
-        return _float_decimal(value)
+def _structure_optional_decimal(value: object) -> Decimal | None:
     if value is None:
         return None
     return _structure_decimal(value)
 
 
-def _structure_datetime(value: object, _type: object = None) -> datetime:
+def _structure_datetime(value: object) -> datetime:
     if type(value) is not str:
         raise _InvalidValue(_expected("a date-time string", value))
     parsed = _DATETIME_CACHE.get(value)
@@ -289,139 +297,22 @@ def _structure_datetime(value: object, _type: object = None) -> datetime:
     return parsed
 
 
-def _structure_optional_datetime(value: object, _type: object = None) -> datetime | None:
-    # The cache hit is repeated here, not delegated: this hook runs twice per invoice.
-    if type(value) is str:
-        parsed = _DATETIME_CACHE.get(value)
-        if parsed is not None:
-            return parsed
-    elif value is None:
+def _structure_optional_datetime(value: object) -> datetime | None:
+    if value is None:
         return None
     return _structure_datetime(value)
 
 
-# --- records -----------------------------------------------------------------------
-
-
-class _Field(NamedTuple):
-    attribute: str
-    key: str  # the JSON key
-    hook: _Hook
-    alias: str | None = None  # a second spelling of the key, tried when `key` is absent
-
-
-class _RecordCodec(Generic[_R]):
-    """Structures one record type from a parsed JSON object.
-
-    The fast path is a cattrs function generated once (field renames, strict hooks, no
-    detailed validation). When it fails, :meth:`_find_error` checks the fields one by one
-    with the same hooks to name the first bad JSON key.
-    """
-
-    def __init__(
-        self,
-        converter: Converter,
-        cls: type[_R],
-        fields: Sequence[_Field],
-        *,
-        fast: Callable[[Any], _R] | None = None,
-        fast_list: Callable[[list[Any], Callable[[Any], _R]], tuple[_R, ...]] | None = None,
-    ) -> None:
-        attributes = attrs.fields(cls)
-        if {field.attribute for field in fields} != {a.name for a in attributes}:
-            raise TypeError(f"the JSON mapping of {cls.__name__} must name every attribute")
-        required = {a.name for a in attributes if a.default is attrs.NOTHING}
-        self._fields = tuple(fields)
-        self._required = frozenset(required)
-        self._aliases = tuple((f.key, f.alias) for f in fields if f.alias is not None)
-        # Typed Any only because mypy matches ** against make_dict_structure_fn's flags.
-        overrides: dict[str, Any] = {
-            f.attribute: override(rename=f.key, struct_hook=f.hook) for f in fields
-        }
-        self.generated: Callable[[Any], _R] = make_dict_structure_fn(
-            cls,
-            converter,
-            _cattrs_forbid_extra_keys=False,
-            _cattrs_detailed_validation=False,
-            **overrides,
-        )
-        self._fast = fast or self.generated
-        self._fast_list = fast_list
-
-    def structure(self, obj: object) -> _R:
-        """One record; a bad value raises :class:`_InvalidValue` relative to the record."""
-        try:
-            return self._fast(obj)  # type: ignore[arg-type]
-        except _STRUCTURE_ERRORS as exc:
-            failure = exc
-        respelled = self._apply_aliases(obj)
-        if respelled is not None:
-            try:
-                return self._fast(respelled)
-            except _STRUCTURE_ERRORS as exc:
-                failure = exc
-        error = self._find_error(obj)
-        if error is None:  # the hooks accept every field: the failure is a bug, not data
-            raise failure
-        raise error
-
-    def structure_list(self, values: list[object]) -> tuple[_R, ...]:
-        """A list of records; a bad one raises :class:`_InvalidValue` starting at its index.
-
-        With a list function (invoices), ``values`` is consumed: each entry is replaced
-        by its record.
-        """
-        if self._fast_list is not None:
-            return self._fast_list(values, self.structure)
-        fast = self._fast
-        try:
-            return tuple([fast(value) for value in values])  # type: ignore[arg-type]
-        except (*_STRUCTURE_ERRORS, AttributeError):
-            pass  # find which record, and why, the slow way
-        return tuple([_structure_at(self.structure, value, i) for i, value in enumerate(values)])
-
-    def _apply_aliases(self, obj: object) -> dict[str, object] | None:
-        """A copy of ``obj`` with alias keys copied to the main keys, if any apply."""
-        if not isinstance(obj, dict):
-            return None
-        missing = [(key, alias) for key, alias in self._aliases if key not in obj and alias in obj]
-        if not missing:
-            return None
-        return {**obj, **{key: obj[alias] for key, alias in missing}}
-
-    def _find_error(self, obj: object) -> _InvalidValue | None:
-        if not isinstance(obj, Mapping):
-            return _InvalidValue(_expected("an object", obj))
-        for field in self._fields:
-            key = field.key
-            if key not in obj and field.alias is not None and field.alias in obj:
-                key = field.alias
-            if key not in obj:
-                if field.attribute in self._required:
-                    return _InvalidValue("required field is missing", (key,))
-                continue
-            try:
-                _check_value(obj[key], field.hook, key)
-            except _InvalidValue as exc:
-                return exc
-        return None
-
-
-# --- collection hooks --------------------------------------------------------------
-
-
-def _structure_str_tuple(value: object, _type: object = None) -> tuple[str, ...]:
+def _structure_str_tuple(value: object) -> tuple[str, ...]:
     if type(value) is not list:
         raise _InvalidValue(_expected("an array", value))
     return tuple([_check_value(item, _structure_str, index) for index, item in enumerate(value)])
 
 
-def _named_values_hook(
-    value_hook: Callable[[object, object], _V],
-) -> Callable[[object, object], Mapping[str, _V]]:
+def _named_values_hook(value_hook: Callable[[Any], _V]) -> Callable[[Any], Mapping[str, _V]]:
     """A hook reading ``[{"name": ..., "value": ...}, ...]`` into a read-only mapping."""
 
-    def structure_named_values(value: object, _type: object = None) -> Mapping[str, _V]:
+    def structure_named_values(value: object) -> Mapping[str, _V]:
         if type(value) is not list:
             raise _InvalidValue(_expected("an array", value))
         mapping: dict[str, _V] = {}
@@ -441,247 +332,285 @@ def _named_values_hook(
     return structure_named_values
 
 
-def _record_tuple_hook(codec: _RecordCodec[_R]) -> Callable[[object, object], tuple[_R, ...]]:
-    def structure_records(value: object, _type: object = None) -> tuple[_R, ...]:
-        if type(value) is not list:
-            raise _InvalidValue(_expected("an array", value))
-        return codec.structure_list(value)
-
-    return structure_records
+# --- kinds: how an annotation is read ----------------------------------------------
 
 
-# --- the converter -----------------------------------------------------------------
+@attrs.frozen
+class _Kind:
+    """How the values of one annotation are read.
 
-
-def _make_converter() -> Converter:
-    """The converter the record functions are generated from.
-
-    The records name their hooks field by field (below), which keeps each JSON key next to
-    its hook; the scalar hooks are registered too, so that the converter is just as strict
-    for anything else it is asked to structure.
+    ``wire`` is what msgspec decodes the JSON value into, as strictly as ``hook`` reads an
+    untyped one; ``hook`` reads an untyped JSON value (the error path, single objects).
+    ``fast`` says how the generated loop turns the ``wire`` value into the attribute:
+    ``copy`` (msgspec already checked it), ``money`` (the float hook's ``Decimal``, any
+    other value through ``hook``), ``datetime`` (the cache, else ``hook``) or ``hook``
+    (``wire_hook``, or else ``hook``, unless the value is the attribute's default).
     """
-    converter = Converter(detailed_validation=False, forbid_extra_keys=False)
-    hooks: list[tuple[Any, _Hook]] = [
-        (str, _structure_str),
-        (int, _structure_int),
-        (Decimal, _structure_decimal),
-        (datetime, _structure_datetime),
-        (str | None, _structure_optional_str),
-        (int | None, _structure_optional_int),
-        (Decimal | None, _structure_optional_decimal),
-        (datetime | None, _structure_optional_datetime),
-    ]
-    for target, hook in hooks:
-        converter.register_structure_hook(target, hook)
+
+    wire: Any
+    hook: _Hook
+    fast: str
+    wire_hook: _Hook | None = None
+
+
+# Money is decoded untyped: msgspec's own Decimal type would accept a JSON string too.
+_KINDS: dict[object, _Kind] = {
+    str: _Kind(str, _structure_str, "copy"),
+    str | None: _Kind(str | None, _structure_optional_str, "copy"),
+    int: _Kind(int, _structure_int, "copy"),
+    int | None: _Kind(int | None, _structure_optional_int, "copy"),
+    Decimal: _Kind(Any, _structure_decimal, "money"),
+    Decimal | None: _Kind(Any, _structure_optional_decimal, "money"),
+    datetime: _Kind(str, _structure_datetime, "datetime"),
+    datetime | None: _Kind(str | None, _structure_optional_datetime, "datetime"),
+    tuple[str, ...]: _Kind(tuple[str, ...], _structure_str_tuple, "copy"),
+    Mapping[str, str]: _Kind(Any, _named_values_hook(_structure_str), "hook"),
+    Mapping[str, Decimal]: _Kind(Any, _named_values_hook(_structure_decimal), "hook"),
+}
+
+# The JSON keys that are not the attribute's name in camelCase, each with a second
+# spelling the service also uses (tried when the first is absent), or None.
+_RENAMES: dict[tuple[type, str], tuple[str, str | None]] = {
+    (Invoice, "invoice_id"): ("invoiceid", "invoiceId"),  # sic: the list payload's spelling
+    (InvoiceDetail, "invoice_id"): ("invoiceId", "invoiceid"),
+    (InvoiceDetail, "items"): ("invoiceItems", None),
+}
+
+
+def _camel_case(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(word.capitalize() for word in rest)
+
+
+@attrs.frozen
+class _Field:
+    """One row of a record's table: attribute, JSON key(s), how its value is read."""
+
+    attribute: str
+    key: str
+    alias: str | None
+    kind: _Kind
+    default: object  # attrs.NOTHING for a required field
+
+    @property
+    def required(self) -> bool:
+        return self.default is attrs.NOTHING
+
+
+# --- records -----------------------------------------------------------------------
+
+
+class _RecordCodec(Generic[_R]):
+    """The JSON mapping of one record type, and everything derived from it.
+
+    ``wire`` is a msgspec Struct with the record's attributes under their JSON keys, and
+    ``convert_list`` the generated loop that turns a list of them into records in place.
+    :meth:`structure` reads one untyped JSON object field by field with the hooks.
+    """
+
+    def __init__(
+        self, cls: type[_R], *, nested: Mapping[type, _RecordCodec[Any]] | None = None
+    ) -> None:
+        self.cls = cls
+        hints = typing.get_type_hints(cls)
+        fields: list[_Field] = []
+        for attribute in attrs.fields(cls):
+            hint = hints[attribute.name]
+            kind = _KINDS.get(hint) or _record_tuple_kind(hint, nested or {})
+            if kind is None:
+                raise TypeError(f"no JSON reading for {cls.__name__}.{attribute.name}")
+            key, alias = _RENAMES.get((cls, attribute.name), (_camel_case(attribute.name), None))
+            fields.append(_Field(attribute.name, key, alias, kind, attribute.default))
+        self.fields = tuple(fields)
+        self.wire: type[msgspec.Struct] = msgspec.defstruct(
+            f"_{cls.__name__}Wire",
+            [
+                (f.attribute, f.kind.wire)
+                if f.required
+                # None and () are held as they are; a mapping default by identity, so
+                # the generated loop can tell "absent" from a value to read.
+                else (f.attribute, f.kind.wire, f.default)
+                for f in fields
+            ],
+            rename={f.attribute: f.key for f in fields},
+            # Tracked by the garbage collector (msgspec's default) on purpose: each
+            # record built then frees its struct, so building a page leaves the
+            # collector's allocation count where decoding left it (see the loop below).
+        )
+        self.convert_list: Callable[[list[Any]], tuple[_R, ...]] = _compile_converter(
+            cls, self.fields
+        )
+
+    def structure(self, obj: object) -> _R:
+        """One record from an untyped JSON object; errors are relative to the object."""
+        if type(obj) is dict:
+            try:
+                # The typed route first: the same checks, in C, and the generated loop.
+                return self.convert_list([msgspec.convert(obj, self.wire)])[0]
+            except _SHAPE_ERRORS:
+                pass
+        return self.read_fields(obj)
+
+    def read_fields(self, obj: object) -> _R:
+        """:meth:`structure` the slow way: field by field with the hooks, in table order,
+        trying the second spelling of a key when the first is absent."""
+        if type(obj) is not dict:
+            raise _InvalidValue(_expected("an object", obj))
+        values = []
+        for field in self.fields:
+            key = field.key
+            if key not in obj and field.alias is not None and field.alias in obj:
+                key = field.alias
+            if key in obj:
+                values.append(_check_value(obj[key], field.kind.hook, key))
+            elif field.required:
+                raise _InvalidValue("required field is missing", (key,))
+            else:
+                values.append(field.default)
+        return self.cls(*values)
+
+    def structure_list(self, values: object) -> tuple[_R, ...]:
+        """Records from an untyped JSON array; errors start at the record's index."""
+        if type(values) is not list:
+            raise _InvalidValue(_expected("an array", values))
+        return tuple([_check_value(obj, self.structure, i) for i, obj in enumerate(values)])
+
+
+def _record_tuple_kind(hint: object, nested: Mapping[type, _RecordCodec[Any]]) -> _Kind | None:
+    """``tuple[Record, ...]`` of a record type with a codec in ``nested``."""
+    if typing.get_origin(hint) is not tuple:
+        return None
+    args = typing.get_args(hint)
+    if len(args) != 2 or args[1] is not Ellipsis or args[0] not in nested:
+        return None
+    codec = nested[args[0]]
+    wire = list.__class_getitem__(codec.wire)
+    return _Kind(wire, codec.structure_list, "hook", codec.convert_list)
+
+
+def _compile_converter(cls: type[_R], fields: Sequence[_Field]) -> Callable[[list[Any]], Any]:
+    """The loop that turns a list of wire structs into records, generated from the table.
+
+    Each struct is replaced by its record in place: a page never holds both, and each
+    record allocated is a struct freed, which keeps the garbage collector's allocation
+    count flat while a page is built (young records are then not swept along into the
+    older generations, whose collections are the expensive ones).
+
+    Records are built through a mutable twin class with the same slots (plain attribute
+    stores), whose objects then become ``cls`` by a class switch: several times cheaper
+    than the attrs ``__init__`` of a frozen class (an ``object.__setattr__`` call a
+    field). That is only the same object when ``__init__`` does nothing but store the
+    fields, and Python only allows the switch between identical layouts (on 3.10 and 3.11,
+    ``__weakref__`` must come from a base: ``_models._WeakRefSlot``). Any class that
+    validates, converts, has an init hook, or whose layout Python refuses (tried once,
+    here) is built by calling ``cls`` instead.
+
+    A value the loop cannot take as it is goes through its hook, which raises
+    :class:`_InvalidValue`; the caller then reads the body again the slow way (Rule 2).
+    """
+    namespace: dict[str, Any] = {"_cls": cls, "_Decimal": Decimal, "_date": _DATETIME_CACHE.get}
+    # Per field: the statements before, and the expression of its value.
+    reads: list[tuple[list[str], str]] = []
+    for number, field in enumerate(fields):
+        hook, default = f"_hook{number}", f"_default{number}"
+        namespace[hook] = field.kind.wire_hook or field.kind.hook
+        namespace[default] = field.default
+        value = f"s.{field.attribute}"
+        fast = field.kind.fast
+        if fast == "copy":
+            reads.append(([], value))
+        elif fast == "money":
+            reads.append(([f"v = {value}"], f"v if type(v) is _Decimal else {hook}(v)"))
+        elif fast == "datetime":
+            reads.append(([f"v = {value}"], f"_date(v) or {hook}(v)"))
+        elif field.required:
+            reads.append(([], f"{hook}({value})"))
+        else:
+            reads.append(([f"v = {value}"], f"v if v is {default} else {hook}(v)"))
+    lines = []
+    twin = _mutable_twin(cls)
+    if twin is None:
+        for number, (before, expression) in enumerate(reads):
+            lines += [*before, f"f{number} = {expression}"]
+        lines.append(f"wires[i] = _cls({', '.join(f'f{n}' for n in range(len(fields)))})")
+    else:
+        namespace["_Twin"] = twin
+        lines.append("r = _Twin()")
+        for field, (before, expression) in zip(fields, reads, strict=True):
+            lines += [*before, f"r.{field.attribute} = {expression}"]
+        lines += ["r.__class__ = _cls", "wires[i] = r"]
+    body = "\n".join(f"        {line}" for line in lines)
+    source = (
+        f"def convert_{cls.__name__}(wires):\n"
+        f"    for i, s in enumerate(wires):\n{body}\n"
+        f"    return tuple(wires)\n"
+    )
+    exec(compile(source, f"<{cls.__name__} converter>", "exec"), namespace)  # noqa: S102 (our own text)
+    converter: Callable[[list[Any]], Any] = namespace[f"convert_{cls.__name__}"]
     return converter
 
 
-_converter = _make_converter()
-
-
-def _structure_invoice_fast(obj: Any) -> Invoice:
-    """One invoice, with the same rules as the generated function (and tested against
-    it), spelled out by hand: single invoices (``get_invoice``), and the records a page's
-    list loop (:func:`_structure_invoices_fast`) leaves to the full rules.
-
-    Calling the frozen class positionally, with the hooks' checks inline, costs about
-    1.1 µs a record where the cattrs-generated function (keyword call through an
-    intermediate dict) costs 1.5 µs. Anything unusual (another id spelling, a bad value,
-    not an object) raises, and the codec falls back to the generated function and its
-    error search.
-    """
-    invoice_id = obj["invoiceid"]
-    get = obj.get
-    tenant_id = get("tenantId")
-    invoice_number = get("invoiceNumber")
-    customer_name = get("customerName")
-    if (
-        type(invoice_id) is not str
-        or (tenant_id is not None and type(tenant_id) is not str)
-        or (invoice_number is not None and type(invoice_number) is not str)
-        or (customer_name is not None and type(customer_name) is not str)
-    ):
-        raise _InvalidValue("a field has the wrong type")  # the slow path names it
-    value = get("invoiceValue")
-    if type(value) is float and math.isfinite(value):
-        value = _float_decimal(value)
-    elif value is not None:
-        value = _structure_optional_decimal(value)
-    # Billing periods are nearly always in the cache: look there before calling the hook.
-    # (An unhashable value raises TypeError here, and the slow path names it.)
-    start = get("billingPeriodStart")
-    start = _DATETIME_CACHE.get(start) or _structure_optional_datetime(start)
-    end = get("billingPeriodEnd")
-    end = _DATETIME_CACHE.get(end) or _structure_optional_datetime(end)
-    return Invoice(invoice_id, tenant_id, invoice_number, customer_name, start, end, value)
-
-
-def _record_builder(cls: type[Any]) -> type[Any]:
-    """A mutable class with the slots of the frozen, slotted attrs class ``cls``.
-
-    The page loop fills one of these with plain attribute stores and then sets its
-    ``__class__`` to ``cls``: about 0.11 µs a record, where the attrs ``__init__`` (an
-    ``object.__setattr__`` call a field) costs 0.37 and the slot descriptors' setters
-    0.28. The object is then exactly what ``cls(...)`` builds, as long as the attrs
-    ``__init__`` does nothing but store the fields. Anything that would make it do more (a
-    validator, a converter, a pre- or post-init hook) is refused here, at import, rather
-    than skipped in silence; so is a class whose layout Python will not switch (tried on
-    one object). ``cls`` must declare ``__weakref__`` in a base (see ``_WeakRefSlot``).
-    """
+def _mutable_twin(cls: type) -> type | None:
+    """A mutable class whose objects can become ``cls`` objects, or ``None`` (see above)."""
     for attribute in attrs.fields(cls):
         if attribute.validator is not None or attribute.converter is not None:
-            raise TypeError(f"{cls.__name__}.{attribute.name} validates or converts")
+            return None
     if hasattr(cls, "__attrs_post_init__") or hasattr(cls, "__attrs_pre_init__"):
-        raise TypeError(f"{cls.__name__} has an __attrs_post_init__ or __attrs_pre_init__")
+        return None
     names = tuple(attribute.name for attribute in attrs.fields(cls))
     base = cls.__base__ or object
-    builder = type(f"_{cls.__name__}Builder", (base,), {"__slots__": names})
-    trial: Any = object.__new__(builder)
+    twin = type(f"_{cls.__name__}Twin", (base,), {"__slots__": names})
+    trial: Any = twin()
     for name in names:
         setattr(trial, name, name)
     try:
         trial.__class__ = cls
-    except TypeError as exc:
-        message = f"{cls.__name__} objects cannot be built through a mutable twin: {exc}"
-        raise TypeError(message) from exc
-    if attrs.astuple(trial, recurse=False) != names:
-        raise TypeError(f"{cls.__name__}'s slots do not line up with its fields")
-    return builder
+    except TypeError:
+        return None
+    if attrs.astuple(trial, recurse=False) != names:  # the slots must line up
+        return None
+    return twin
 
 
-_INVOICE_BUILDER = _record_builder(Invoice)
-
-
-def _structure_invoices_fast(
-    values: list[Any],
-    structure_one: Callable[[Any], Invoice],
-    *,
-    _new: Callable[[type[Any]], Any] = object.__new__,
-    _builder: type[Any] = _INVOICE_BUILDER,
-    _cls: type[Invoice] = Invoice,
-    _decimal: type[Decimal] = Decimal,
-    _dumps: Callable[[Any], bytes] = orjson.dumps,
-    _cache: dict[str, datetime] = _DATETIME_CACHE,
-) -> tuple[Invoice, ...]:
-    """A page of invoices, built in place: ``values[i]`` is replaced by its record.
-
-    Why: a listing spends most of its CPU here. One loop with everything in locals (the
-    keyword defaults are bound once, at definition), subscripts instead of ``get`` calls,
-    a single combined type test, and records built through a mutable twin
-    (:func:`_record_builder`): about 0.66 µs a record once parsed, where the per-record
-    path (:func:`_structure_invoice_fast`, calling ``Invoice(...)``) costs 1.07 and the
-    cattrs-generated function 1.5.
-
-    Why in place: each parsed dict is dropped as soon as its record exists, so a page
-    never holds both at once. That keeps the garbage collector's allocation count flat
-    while a page is built, and young records are not swept along into the older
-    generations, whose full collections otherwise cost about 15% of a listing.
-
-    A record the combined test does not pass (an absent key, an absent or ``null``
-    billing period, a date not yet in the cache, an integer value, a wrong type, not an
-    object) goes through ``structure_one``, which applies every rule and names the bad
-    field; its error is raised with the record's index. orjson refuses ``NaN``,
-    ``Infinity`` and numbers that overflow a double, so every float here is finite.
-    """
-    for index, obj in enumerate(values):
-        try:
-            invoice_id = obj["invoiceid"]
-            tenant_id = obj["tenantId"]
-            invoice_number = obj["invoiceNumber"]
-            customer_name = obj["customerName"]
-            value = obj["invoiceValue"]
-            start = _cache[obj["billingPeriodStart"]]
-            end = _cache[obj["billingPeriodEnd"]]
-            usual = (
-                type(invoice_id) is str
-                and (type(tenant_id) is str or tenant_id is None)
-                and (type(invoice_number) is str or invoice_number is None)
-                and (type(customer_name) is str or customer_name is None)
-                and type(value) is float
-            )
-        except (KeyError, TypeError):
-            usual = False
-        if not usual:
-            values[index] = _structure_at(structure_one, obj, index)
-            continue
-        record = _new(_builder)
-        record.invoice_id = invoice_id
-        record.tenant_id = tenant_id
-        record.invoice_number = invoice_number
-        record.customer_name = customer_name
-        record.billing_period_start = start
-        record.billing_period_end = end
-        record.invoice_value = _decimal(_dumps(value).decode())  # _float_decimal, inlined
-        record.__class__ = _cls
-        values[index] = record
-    return tuple(values)
-
-
-def _structure_at(structure_one: Callable[[Any], _R], obj: object, index: int) -> _R:
-    """``structure_one(obj)``, its error placed at ``index`` of the list."""
-    try:
-        return structure_one(obj)
-    except _InvalidValue as exc:
-        raise exc.within(index) from None
-
-
-_INVOICE = _RecordCodec(
-    _converter,
-    Invoice,
-    [
-        _Field("invoice_id", "invoiceid", _structure_str, alias="invoiceId"),
-        _Field("tenant_id", "tenantId", _structure_optional_str),
-        _Field("invoice_number", "invoiceNumber", _structure_optional_str),
-        _Field("customer_name", "customerName", _structure_optional_str),
-        _Field("billing_period_start", "billingPeriodStart", _structure_optional_datetime),
-        _Field("billing_period_end", "billingPeriodEnd", _structure_optional_datetime),
-        _Field("invoice_value", "invoiceValue", _structure_optional_decimal),
-    ],
-    fast=_structure_invoice_fast,
-    fast_list=_structure_invoices_fast,
+_INVOICE: _RecordCodec[Invoice] = _RecordCodec(Invoice)
+_INVOICE_ITEM: _RecordCodec[InvoiceItem] = _RecordCodec(InvoiceItem)
+_INVOICE_DETAIL: _RecordCodec[InvoiceDetail] = _RecordCodec(
+    InvoiceDetail, nested={InvoiceItem: _INVOICE_ITEM}
 )
 
-_INVOICE_ITEM = _RecordCodec(
-    _converter,
-    InvoiceItem,
-    [
-        _Field("id", "id", _structure_str),
-        _Field("quantity", "quantity", _structure_decimal),
-        _Field("value", "value", _structure_decimal),
-        _Field("from_date", "fromDate", _structure_optional_datetime),
-        _Field("to_date", "toDate", _structure_optional_datetime),
-        _Field("calculation_order", "calculationOrder", _structure_optional_int),
-        _Field("operator_used", "operatorUsed", _structure_optional_str),
-        _Field("operator_value_used", "operatorValueUsed", _structure_optional_decimal),
-        _Field("product_tag_name", "productTagName", _structure_optional_str),
-        _Field("billing_output_tags", "billingOutputTags", _structure_str_tuple),
-        _Field("string_values", "stringValues", _named_values_hook(_structure_str)),
-        _Field("numeric_values", "numericValues", _named_values_hook(_structure_decimal)),
-    ],
-)
 
-_INVOICE_DETAIL = _RecordCodec(
-    _converter,
-    InvoiceDetail,
-    [
-        _Field("invoice_id", "invoiceId", _structure_str, alias="invoiceid"),
-        _Field("tenant_id", "tenantId", _structure_optional_str),
-        _Field("invoice_number", "invoiceNumber", _structure_optional_str),
-        _Field("account_name", "accountName", _structure_optional_str),
-        _Field("billing_period_start", "billingPeriodStart", _structure_optional_datetime),
-        _Field("billing_period_end", "billingPeriodEnd", _structure_optional_datetime),
-        _Field("invoice_date", "invoiceDate", _structure_optional_datetime),
-        _Field("invoice_value", "invoiceValue", _structure_optional_decimal),
-        _Field("items", "invoiceItems", _record_tuple_hook(_INVOICE_ITEM)),
-    ],
+def json_keys(cls: type[attrs.AttrsInstance]) -> dict[str, str]:
+    """``{attribute: JSON key}`` of a record type the codec reads."""
+    codecs: dict[type, _RecordCodec[Any]] = {
+        Invoice: _INVOICE,
+        InvoiceItem: _INVOICE_ITEM,
+        InvoiceDetail: _INVOICE_DETAIL,
+    }
+    codec = codecs[cls]
+    return {field.attribute: field.key for field in codec.fields}
+
+
+# --- typed decoders ----------------------------------------------------------------
+
+
+# The envelopes: a page's data and timestamp, a single invoice's data; other keys skipped.
+_PAGE_WIRE = msgspec.defstruct(
+    "_PageWire",
+    [("data", list.__class_getitem__(_INVOICE.wire)), ("timestamp", Any, None)],
 )
+_INVOICE_ENVELOPE_WIRE = msgspec.defstruct("_InvoiceEnvelopeWire", [("data", _INVOICE.wire)])
+
+_PAGE_DECODER = msgspec.json.Decoder(_PAGE_WIRE, float_hook=Decimal)
+_INVOICE_DECODER = msgspec.json.Decoder(_INVOICE_ENVELOPE_WIRE, float_hook=Decimal)
+_DETAIL_DECODER = msgspec.json.Decoder(_INVOICE_DETAIL.wire, float_hook=Decimal)
 
 
 # --- public-in-package entry points ------------------------------------------------
 
 
 def structure_invoice(obj: object, *, path: str = "") -> Invoice:
-    """One :class:`Invoice` from a parsed JSON object; ``path`` prefixes error paths."""
+    """One :class:`Invoice` from an untyped JSON object (exact numbers, see
+    :func:`parse_json`); ``path`` prefixes error paths."""
     try:
         return _INVOICE.structure(obj)
     except _InvalidValue as exc:
@@ -689,7 +618,7 @@ def structure_invoice(obj: object, *, path: str = "") -> Invoice:
 
 
 def structure_invoice_item(obj: object, *, path: str = "") -> InvoiceItem:
-    """One :class:`InvoiceItem` from a parsed JSON object; ``path`` prefixes error paths."""
+    """One :class:`InvoiceItem` from an untyped JSON object; ``path`` prefixes error paths."""
     try:
         return _INVOICE_ITEM.structure(obj)
     except _InvalidValue as exc:
@@ -712,11 +641,28 @@ def _member(envelope: Mapping[str, object], key: str, url: str | None) -> object
     return envelope[key]
 
 
+def _not_json(exc: Exception, url: str | None) -> DecodeError:
+    reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+    return DecodeError(f"response body is not valid JSON: {reason}", url=url)
+
+
 def decode_invoice_page(body: bytes, *, index: int, url: str | None = None) -> Page[Invoice]:
     """A Get All page ``{"page_size": n, "data": [invoice, ...], "timestamp": ...}``.
 
     ``index`` is the requested page index, which the page records whatever the body says.
     """
+    try:
+        wire: Any = _PAGE_DECODER.decode(body)
+        items = _INVOICE.convert_list(wire.data)
+        timestamp = wire.timestamp
+    except _SHAPE_ERRORS:
+        items, timestamp = _invoice_page_slowly(body, url)
+    except JSON_ERRORS as exc:
+        raise _not_json(exc, url) from None
+    return Page(index=index, items=items, timestamp=_page_timestamp(timestamp, url))
+
+
+def _invoice_page_slowly(body: bytes, url: str | None) -> tuple[tuple[Invoice, ...], object]:
     envelope = _load_object(body, url)
     data = _member(envelope, "data", url)
     if type(data) is not list:
@@ -725,8 +671,7 @@ def decode_invoice_page(body: bytes, *, index: int, url: str | None = None) -> P
         items = _INVOICE.structure_list(data)
     except _InvalidValue as exc:
         raise exc.to_decode_error("data", url) from None
-    timestamp = _page_timestamp(envelope.get("timestamp"), url)
-    return Page(index=index, items=items, timestamp=timestamp)
+    return items, envelope.get("timestamp")
 
 
 def _page_timestamp(value: object, url: str | None) -> datetime | None:
@@ -746,6 +691,14 @@ def _page_timestamp(value: object, url: str | None) -> datetime | None:
 
 def decode_invoice(body: bytes, *, url: str | None = None) -> Invoice:
     """A Get Invoice body ``{"data": invoice, "status": "success", ...}``."""
+    try:
+        envelope: Any = _INVOICE_DECODER.decode(body)
+        record: Invoice = _INVOICE.convert_list([envelope.data])[0]
+        return record
+    except _SHAPE_ERRORS:
+        pass
+    except JSON_ERRORS as exc:
+        raise _not_json(exc, url) from None
     data = _member(_load_object(body, url), "data", url)
     try:
         return _INVOICE.structure(data)
@@ -755,6 +708,13 @@ def decode_invoice(body: bytes, *, url: str | None = None) -> Invoice:
 
 def decode_invoice_detail(body: bytes, *, url: str | None = None) -> InvoiceDetail:
     """The detailed JSON file of an invoice's detail ZIP (no envelope)."""
+    try:
+        detail: InvoiceDetail = _INVOICE_DETAIL.convert_list([_DETAIL_DECODER.decode(body)])[0]
+        return detail
+    except _SHAPE_ERRORS:
+        pass
+    except JSON_ERRORS as exc:
+        raise _not_json(exc, url) from None
     obj = _load_object(body, url)
     try:
         return _INVOICE_DETAIL.structure(obj)

@@ -1,10 +1,10 @@
 """The items of a detail JSON document, one at a time, from a byte stream.
 
 Rule 1: the document is never parsed whole. A forward-only scanner finds where each
-        element of ``invoiceItems`` ends; orjson decodes that one element, and
-        :func:`~myreports_async._codec.structure_invoice_item` (the same hooks as the
-        whole-document decoder) builds the item. Memory follows the largest single
-        item, not the document.
+        element of ``invoiceItems`` ends; the codec parses that one element (numbers
+        exact, as written) and :func:`~myreports_async._codec.structure_invoice_item`
+        (the same field table as the whole-document decoder) builds the item. Memory
+        follows the largest single item, not the document.
 Rule 2: the rest of the document is checked for well-formedness (brackets, strings,
         commas, one top-level object) but not decoded: the head fields are not needed.
         A value that is skipped is never held whole, however large.
@@ -12,9 +12,9 @@ Rule 3: malformed JSON is a ``DecodeError`` naming the byte offset and what was
         expected there; a bad item is a ``DecodeError`` naming its JSON path, exactly
         as the whole-document decoder reports it. Items before a bad one have already
         been handed out.
-Rule 4: the scanner only tracks strings and brackets; orjson does the parsing. A fast
-        path guesses an item's end by counting brackets without minding strings and
-        lets orjson prove the guess (:meth:`ItemScanner._parse_buffered_object`).
+Rule 4: the scanner only tracks strings and brackets; the codec's parser does the
+        parsing. A fast path guesses an item's end by counting brackets without minding strings and
+        lets the parser prove the guess (:meth:`ItemScanner._parse_buffered_object`).
 """
 
 from __future__ import annotations
@@ -23,9 +23,7 @@ import re
 from collections.abc import Callable, Generator, Iterator
 from typing import Final
 
-import orjson
-
-from ._codec import structure_invoice_item
+from ._codec import JSON_ERRORS, parse_json, structure_invoice_item
 from ._errors import DecodeError
 from ._models import InvoiceItem
 
@@ -135,8 +133,8 @@ class ItemScanner:
         raw = bytes(self._buf[self._pos : end])
         self._pos = end
         try:
-            text = orjson.loads(raw)
-        except orjson.JSONDecodeError:
+            text = parse_json(raw)
+        except JSON_ERRORS:
             raise self.error("a valid string") from None
         assert isinstance(text, str)
         return text
@@ -162,14 +160,14 @@ class ItemScanner:
         self._pos = end
         self._fast_window = max(_MIN_FAST_WINDOW, 4 * len(raw))
         try:
-            return orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
+            return parse_json(raw)
+        except JSON_ERRORS as exc:
             raise self.error(f"a valid JSON value ({exc})", at=start) from None
 
     def _parse_buffered_object(self) -> object:
         """Fast path: the object at ``self._pos``, if the buffer holds it whole.
 
-        Brackets are counted without minding strings; orjson then proves the guess. A
+        Brackets are counted without minding strings; the parser then proves the guess. A
         wrong guess (a bracket inside a string) is never valid JSON, because the slice
         would end inside a string or hold more than one value: the exact scan decides.
         The count looks no further than a few times the last item's size, and after a
@@ -189,8 +187,8 @@ class ItemScanner:
                 continue
             end = match.end()
             try:
-                parsed = orjson.loads(bytes(buf[start:end]))
-            except orjson.JSONDecodeError:
+                parsed = parse_json(bytes(buf[start:end]))
+            except JSON_ERRORS:
                 return _MISGUESSED
             self._pos = end
             self._fast_window = max(_MIN_FAST_WINDOW, 4 * (end - start))

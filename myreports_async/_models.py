@@ -1,6 +1,8 @@
 """Records: frozen, slotted attrs classes that know nothing about the wire format.
 
-The one cattrs converter in ``_codec`` owns the mapping from the service's JSON.
+``_codec`` owns the mapping from the service's JSON, derived from these classes: a JSON
+key is the attribute's name in camelCase unless the codec renames it, and how a value
+is read follows from the annotation. A new field is one line here (plus a test).
 """
 
 from __future__ import annotations
@@ -23,13 +25,14 @@ _NO_NUMERIC_VALUES: Mapping[str, Decimal] = MappingProxyType({})
 
 
 class _WeakRefSlot:
-    """Gives :class:`Invoice` its weak-reference slot from a base class.
+    """Gives the records decoded in bulk (:class:`Invoice`, :class:`InvoiceItem`) their
+    weak-reference slot from a base class.
 
-    attrs would add ``__weakref__`` after the fields; declared here instead, the slots
-    :class:`Invoice` adds are its fields alone. The codec builds invoices through a
-    mutable class with the same slots on the same base and then turns them into
-    ``Invoice`` objects (``_codec._RecordBuilder``); Python 3.10 and 3.11 only allow that
-    change of class when the two layouts differ in nothing but the class.
+    attrs would add ``__weakref__`` after the fields; declared here instead, the slots a
+    record adds are its fields alone. The codec builds these records through a mutable
+    class with the same slots on the same base and then switches them to the record
+    class (``_codec._compile_converter``); Python 3.10 and 3.11 only allow that change of
+    class when the two layouts differ in nothing but the class.
     """
 
     __slots__ = ("__weakref__",)
@@ -106,7 +109,7 @@ class ResumePoint:
 
 
 @attrs.frozen
-class InvoiceItem:
+class InvoiceItem(_WeakRefSlot):
     """One transaction line of an invoice's detail file."""
 
     id: str

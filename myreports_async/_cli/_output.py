@@ -13,15 +13,17 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import operator
 import sys
 import time
+import typing
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Protocol, TextIO
 
 import attrs
-import orjson
+import msgspec
 
 from myreports_async import Invoice
 
@@ -42,16 +44,9 @@ __all__ = [
     "make_writer",
 ]
 
-FIELDS = (
-    "invoice_id",
-    "tenant_id",
-    "invoice_number",
-    "customer_name",
-    "billing_period_start",
-    "billing_period_end",
-    "invoice_value",
-)
-"""The keys of an ndjson record and the columns of the CSV header, in order."""
+FIELDS = tuple(attribute.name for attribute in attrs.fields(Invoice))
+"""The keys of an ndjson record and the columns of the CSV header, in order: every field
+of :class:`Invoice`, so a new field shows up here without an edit."""
 
 FORMATS = ("ndjson", "csv", "table")
 
@@ -59,14 +54,17 @@ FORMATS = ("ndjson", "csv", "table")
 # -- encoding ------------------------------------------------------------------------------
 
 
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
-
-
-def _money(value: Decimal | None) -> str | None:
-    # A JSON string, not a number: a JSON number is a float to most readers (jq,
-    # JavaScript, pandas), which would turn 0.1 + 0.2 into 0.30000000000000004.
-    return None if value is None else format(value, "f")
+def _text(value: object) -> str | None:
+    """A field's value as text; ``None`` stays ``None``."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        # A JSON string, not a number: a JSON number is a float to most readers (jq,
+        # JavaScript, pandas), which would turn 0.1 + 0.2 into 0.30000000000000004.
+        return format(value, "f")
+    return str(value)
 
 
 def invoice_record(invoice: Invoice) -> dict[str, str | None]:
@@ -74,23 +72,15 @@ def invoice_record(invoice: Invoice) -> dict[str, str | None]:
 
     Example::
 
-        >>> invoice_record(Invoice("0123", invoice_value=Decimal("17.5")))["invoice_value"]
-        '17.5'
+        >>> invoice_record(Invoice("0123", invoice_value=Decimal("17.50")))["invoice_value"]
+        '17.50'
     """
-    return {
-        "invoice_id": invoice.invoice_id,
-        "tenant_id": invoice.tenant_id,
-        "invoice_number": invoice.invoice_number,
-        "customer_name": invoice.customer_name,
-        "billing_period_start": _iso(invoice.billing_period_start),
-        "billing_period_end": _iso(invoice.billing_period_end),
-        "invoice_value": _money(invoice.invoice_value),
-    }
+    return {name: _text(getattr(invoice, name)) for name in FIELDS}
 
 
 def invoice_json(invoice: Invoice) -> str:
     """One line of ndjson (without the newline): the :func:`invoice_record` as JSON."""
-    return orjson.dumps(invoice_record(invoice)).decode("utf-8")
+    return msgspec.json.encode(invoice_record(invoice)).decode("utf-8")
 
 
 # -- where lines go ------------------------------------------------------------------------
@@ -241,17 +231,33 @@ class _Column:
     max_width: int | None = None  # only free text is cut; ids and money never are
 
 
-_TABLE_COLUMNS = (
-    _Column("INVOICE ID", lambda i: i.invoice_id),
-    _Column("NUMBER", lambda i: i.invoice_number or ""),
-    _Column("CUSTOMER", lambda i: i.customer_name or "", max_width=32),
-    _Column("PERIOD START", lambda i: _date(i.billing_period_start)),
-    _Column("PERIOD END", lambda i: _date(i.billing_period_end)),
-    _Column(
-        "VALUE",
-        lambda i: "" if i.invoice_value is None else format(i.invoice_value, ",f"),
-        right=True,
-    ),
+# The table for people: every field of Invoice but those left out, titled by its name in
+# capitals unless renamed here, shown by its type (dates without the time, money with
+# thousands separators, right-aligned). Only the fields named here are cut to fit.
+_TABLE_LEAVES_OUT = frozenset({"tenant_id"})  # a UUID: use ndjson or CSV for data
+_TABLE_TITLES = {
+    "invoice_number": "NUMBER",
+    "customer_name": "CUSTOMER",
+    "billing_period_start": "PERIOD START",
+    "billing_period_end": "PERIOD END",
+    "invoice_value": "VALUE",
+}
+_TABLE_CUT = {"customer_name": 32}
+
+
+def _column(name: str, hint: object) -> _Column:
+    title = _TABLE_TITLES.get(name, name.replace("_", " ").upper())
+    read = operator.attrgetter(name)
+    if hint in (datetime, datetime | None):
+        return _Column(title, lambda i: _date(read(i)))
+    if hint in (Decimal, Decimal | None):
+        return _Column(title, lambda i: "" if read(i) is None else format(read(i), ",f"), True)
+    return _Column(title, lambda i: _text(read(i)) or "", max_width=_TABLE_CUT.get(name))
+
+
+_INVOICE_HINTS = typing.get_type_hints(Invoice)
+_TABLE_COLUMNS = tuple(
+    _column(name, _INVOICE_HINTS[name]) for name in FIELDS if name not in _TABLE_LEAVES_OUT
 )
 
 

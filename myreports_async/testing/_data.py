@@ -16,6 +16,10 @@ Rules of the generated world:
 3. Money is counted in integer cents; the detail's items split the invoice's cents
    exactly, so the detail's ``invoiceValue`` is the exact sum of its items and equals the
    list's ``invoiceValue`` (unless the detail has no items: then it is 0).
+4. The detail JSON file writes its money (and quantities) with two decimal places, as a
+   .NET ``decimal`` does (``17.50``, ``2.00``); the list payload writes the shortest
+   form (``17.5``). The dicts of :meth:`InvoiceFactory.invoice_json` and
+   :meth:`InvoiceFactory.detail_json` hold the same numbers as floats.
 """
 
 from __future__ import annotations
@@ -26,10 +30,11 @@ import io
 import zipfile
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any
 
 import attrs
-import orjson
+import msgspec
 
 __all__ = ["CUSTOMERS_PER_BLOCK", "FIRST_YEAR", "MONTHS", "InvoiceFactory", "utc_timestamp"]
 
@@ -112,9 +117,23 @@ def _uuid(h: int) -> str:
 
 
 def _money(cents: int) -> float:
-    # cents / 100 is the double nearest the decimal, so its repr (and orjson's output)
+    # cents / 100 is the double nearest the decimal, so its repr (and a JSON writer's)
     # is the short decimal form: 1234 -> 12.34, 1750 -> 17.5.
     return cents / 100
+
+
+def _scaled(value: float) -> Decimal:
+    """A float money or quantity written with two decimal places: 17.5 -> 17.50."""
+    return Decimal(repr(value)).quantize(_CENT)
+
+
+_CENT = Decimal("0.01")
+# Decimals as JSON numbers with their digits (msgspec writes them as strings otherwise).
+_DETAIL_ENCODER = msgspec.json.Encoder(decimal_format="number")
+
+
+def _with_scaled(obj: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    return {key: _scaled(value) if key in keys else value for key, value in obj.items()}
 
 
 def utc_timestamp(now: datetime | None = None) -> str:
@@ -300,12 +319,14 @@ class InvoiceFactory:
     def iter_detail_json(self, index: int, item_count: int, batch: int = 500) -> Iterator[bytes]:
         """The detail JSON of invoice ``index`` as byte chunks, ``batch`` items at a time."""
         facts = self._facts(index)
-        head = orjson.dumps(self._detail_head(facts, item_count))
+        encode = _DETAIL_ENCODER.encode
+        head = encode(_with_scaled(self._detail_head(facts, item_count), ("invoiceValue",)))
         yield head[:-1] + b',"invoiceItems":['
         for start in range(0, item_count, batch):
             stop = min(item_count, start + batch)
             chunk = b",".join(
-                orjson.dumps(self._item(facts, j, item_count)) for j in range(start, stop)
+                encode(_with_scaled(self._item(facts, j, item_count), ("quantity", "value")))
+                for j in range(start, stop)
             )
             yield (b"," + chunk) if start else chunk
         yield b"]}"
