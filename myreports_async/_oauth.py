@@ -34,7 +34,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Final
 
 import attrs
-import orjson
+import msgspec
 from yarl import URL
 
 from . import _protocol
@@ -122,8 +122,8 @@ def parse_token_answer(
     with neither, it raises ``DecodeError``. Values are never echoed in messages.
     """
     try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError:
+        payload = msgspec.json.decode(body)
+    except msgspec.DecodeError:
         raise _decode_error("the token answer is not JSON", path=None, url=url) from None
     if not isinstance(payload, dict):
         raise _decode_error("the token answer is not a JSON object", path=None, url=url)
@@ -189,8 +189,8 @@ def _expires_in(raw: object, *, url: str) -> float:
 def oauth_error(body: bytes) -> tuple[str | None, str | None]:
     """``(error, error_description)`` of an OAuth2 error body; ``None`` for what is absent."""
     try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError:
+        payload = msgspec.json.decode(body)
+    except msgspec.DecodeError:
         return None, None
     if not isinstance(payload, dict):
         return None, None

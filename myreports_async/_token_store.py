@@ -25,7 +25,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Final, Protocol, runtime_checkable
 
-import orjson
+import msgspec
 
 from ._auth import TokenSet
 from ._errors import DecodeError
@@ -163,7 +163,7 @@ def _encode(tokens: TokenSet) -> bytes:
         "refresh_token": tokens.refresh_token,
         "expires_at": tokens.expires_at.isoformat(),
     }
-    return orjson.dumps(payload, option=orjson.OPT_INDENT_2) + b"\n"
+    return msgspec.json.format(msgspec.json.encode(payload), indent=2) + b"\n"
 
 
 def _decode(raw: bytes, *, where: str) -> TokenSet:
@@ -173,8 +173,8 @@ def _decode(raw: bytes, *, where: str) -> TokenSet:
     if len(raw) > MAX_FILE_SIZE:
         raise bad("is too large to be a token file")
     try:
-        payload: Any = orjson.loads(raw)
-    except orjson.JSONDecodeError:
+        payload: Any = msgspec.json.decode(raw)
+    except msgspec.DecodeError:
         raise bad("is not JSON") from None
     if not isinstance(payload, dict):
         raise bad("is not a JSON object")

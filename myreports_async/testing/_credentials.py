@@ -31,7 +31,7 @@ from typing import Final
 from urllib.parse import unquote_plus
 
 import attrs
-import orjson
+import msgspec
 from aiohttp import web
 
 from ._faults import RouteName
@@ -59,14 +59,14 @@ def b64url(data: bytes) -> str:
 
 def _new_access_token(lifetime: float) -> str:
     """A random token shaped like the real service's JWTs (the signature is random)."""
-    header = b64url(orjson.dumps({"alg": "RS256", "typ": "JWT"}))
+    header = b64url(msgspec.json.encode({"alg": "RS256", "typ": "JWT"}))
     claims = {
         "iss": "https://login.xarios.cloud",
         "exp": int(time.time() + lifetime),
         "scope": SCOPE,
         "jti": secrets.token_hex(16),
     }
-    return f"{header}.{b64url(orjson.dumps(claims))}.{secrets.token_urlsafe(32)}"
+    return f"{header}.{b64url(msgspec.json.encode(claims))}.{secrets.token_urlsafe(32)}"
 
 
 @attrs.frozen

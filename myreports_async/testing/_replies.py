@@ -22,7 +22,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-import orjson
+import msgspec
 from aiohttp import web
 
 from ._data import utc_timestamp
@@ -60,7 +60,7 @@ def reply(
 
 def json_reply(status: int, payload: Mapping[str, Any], **headers: str) -> web.Response:
     """``payload`` as the JSON body."""
-    return reply(status, orjson.dumps(payload), headers=headers)
+    return reply(status, msgspec.json.encode(payload), headers=headers)
 
 
 def _reason(status: int) -> str:

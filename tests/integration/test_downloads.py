@@ -12,7 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import orjson
+import msgspec
 import pytest
 
 from myreports_async import (
@@ -434,7 +434,7 @@ async def test_bad_item_is_reported_by_its_path_by_both_readers(
 ) -> None:
     source = service.detail_json(0)
     source["invoiceItems"][1]["value"] = "12.50"
-    body = make_zip({"d.json": orjson.dumps(source)})
+    body = make_zip({"d.json": msgspec.json.encode(source)})
     serve_detail(service, body)
     with pytest.raises(DecodeError) as whole:
         await client.get_invoice_detail(service.invoice_id(0))

@@ -160,9 +160,9 @@ def test_static_token_is_a_token_provider() -> None:
 
 
 def answer(**payload: Any) -> bytes:
-    import orjson
+    import msgspec
 
-    return orjson.dumps(payload)
+    return msgspec.json.encode(payload)
 
 
 def test_token_answer_is_read_with_expiry_from_the_sending_time() -> None:

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
-import orjson
+import msgspec
 import pytest
 
 from myreports_async import DecodeError, TransportError, _body_checks, _destinations, _zip_member
@@ -225,7 +225,9 @@ def test_zip_must_hold_exactly_one_json_file(members: dict[str, bytes], message:
 
 
 def test_corrupt_member_data_is_a_decode_error() -> None:
-    raw = bytearray(make_zip({"d.json": orjson.dumps(detail_json([item_json(0)] * 50))}).getvalue())
+    raw = bytearray(
+        make_zip({"d.json": msgspec.json.encode(detail_json([item_json(0)] * 50))}).getvalue()
+    )
     raw[60:80] = b"\xff" * 20  # inside the deflated data
     with (
         pytest.raises(DecodeError, match=r"detail ZIP member 'd\.json' is corrupt"),

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, TypeVar
 
-import orjson
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -128,8 +128,8 @@ envelopes = st.dictionaries(
 
 def as_bytes(value: Any) -> bytes:
     try:
-        return orjson.dumps(value)
-    except (TypeError, orjson.JSONEncodeError):  # integers beyond 64 bits
+        return msgspec.json.encode(value)
+    except (TypeError, OverflowError, msgspec.EncodeError):  # integers beyond 64 bits
         return repr(value).encode()
 
 

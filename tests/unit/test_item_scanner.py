@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 
-import orjson
+import msgspec
 import pytest
 
 from myreports_async import DecodeError, InvoiceItem, _item_scanner
@@ -44,25 +44,25 @@ AWKWARD_ITEMS = [
 
 @pytest.mark.parametrize("size", [None, 1, 2, 3, 7, 64])
 def test_scanner_reads_every_item_at_any_read_size(size: int | None) -> None:
-    data = orjson.dumps(detail_json(AWKWARD_ITEMS, unknownHead={"a": "[{"}))
+    data = msgspec.json.encode(detail_json(AWKWARD_ITEMS, unknownHead={"a": "[{"}))
     assert scan(data, size) == expected_items(data)
 
 
 def test_scanner_accepts_pretty_printed_json_with_items_first() -> None:
     document = {"invoiceItems": AWKWARD_ITEMS, "invoiceId": "x", "other": [1, "]"]}
-    data = orjson.dumps(document, option=orjson.OPT_INDENT_2).replace(b"\n", b"\r\n\t ")
+    data = msgspec.json.format(msgspec.json.encode(document), indent=2).replace(b"\n", b"\r\n\t ")
     assert scan(data, 5) == expected_items(data)
     assert len(scan(data)) == len(AWKWARD_ITEMS)
 
 
 def test_scanner_reads_an_example_with_no_items_and_no_array() -> None:
-    assert scan(orjson.dumps(detail_json([]))) == []
+    assert scan(msgspec.json.encode(detail_json([]))) == []
     assert scan(b'{"invoiceId": "x"}') == []
     assert scan(b" { } ") == []
 
 
 def test_scanner_reports_a_bad_item_by_its_json_path() -> None:
-    data = orjson.dumps(detail_json([item_json(0), item_json(1, quantity="1")]))
+    data = msgspec.json.encode(detail_json([item_json(0), item_json(1, quantity="1")]))
     with pytest.raises(DecodeError) as caught:
         scan(data)
     assert caught.value.path == "invoiceItems[1].quantity"
@@ -74,7 +74,7 @@ def test_scanner_reports_a_bad_item_by_its_json_path() -> None:
 
 
 def test_scanner_yields_the_good_items_before_a_bad_one() -> None:
-    data = orjson.dumps(detail_json([item_json(0), 42]))
+    data = msgspec.json.encode(detail_json([item_json(0), 42]))
     items = _item_scanner.scan_items(reader(data), url=URL)
     assert next(items).id == "item-0"
     with pytest.raises(DecodeError, match=r"invoiceItems\[1\]: expected an object, got number"):
@@ -94,7 +94,7 @@ def test_scanner_yields_the_good_items_before_a_bad_one() -> None:
         (b'{"invoiceItems": [{"id": ]}]}', "expected a valid JSON value"),
         (b'{"invoiceItems": [] "x": 1}', "expected ',' or '}' after a value"),
         (
-            b'{"invoiceItems": [' + orjson.dumps(item_json(0)) + b"{}]}",
+            b'{"invoiceItems": [' + msgspec.json.encode(item_json(0)) + b"{}]}",
             "expected ',' or ']' after an item",
         ),
         (b'{"a": 1} trailing', "expected the end of the document after the top-level object"),
@@ -118,7 +118,7 @@ def test_scanner_error_names_the_byte_offset() -> None:
 
 def test_scanner_skips_a_large_unknown_value_without_keeping_it() -> None:
     big = [{"n": i, "s": "[" * (i % 7)} for i in range(60_000)]
-    data = orjson.dumps({"huge": big, "invoiceItems": [item_json(0)]})
+    data = msgspec.json.encode({"huge": big, "invoiceItems": [item_json(0)]})
     reads: list[int] = []
     stream = io.BytesIO(data)
 
@@ -146,7 +146,7 @@ def two_chunks(data: bytes, cut: int) -> Callable[[int], bytes]:
 
 
 def test_an_item_split_at_any_byte_is_read_whole() -> None:
-    data = orjson.dumps(detail_json(AWKWARD_ITEMS[:2]))
+    data = msgspec.json.encode(detail_json(AWKWARD_ITEMS[:2]))
     expected = expected_items(data)
     for cut in range(1, len(data)):
         items = list(_item_scanner.scan_items(two_chunks(data, cut), url=URL))
@@ -154,7 +154,7 @@ def test_an_item_split_at_any_byte_is_read_whole() -> None:
 
 
 def test_a_chunk_boundary_inside_an_escape_sequence_is_read_whole() -> None:
-    data = orjson.dumps(detail_json([item_json(0, productTagName='x\\"]}\\\\"{[')]))
+    data = msgspec.json.encode(detail_json([item_json(0, productTagName='x\\"]}\\\\"{[')]))
     escape = data.index(b'\\"')
     for cut in (escape, escape + 1, escape + 2, escape + 3):
         assert list(_item_scanner.scan_items(two_chunks(data, cut), url=URL)) == expected_items(
@@ -186,7 +186,7 @@ def test_strings_with_escaped_quotes_and_brackets_never_end_an_item(size: int | 
         item_json(n, productTagName=TRICKY_STRINGS[n % len(TRICKY_STRINGS)], operatorUsed="]")
         for n in range(40)
     ]
-    data = orjson.dumps(detail_json(items))
+    data = msgspec.json.encode(detail_json(items))
     scanned = scan(data, size)
     assert scanned == expected_items(data)
     assert [item.product_tag_name for item in scanned[: len(TRICKY_STRINGS)]] == TRICKY_STRINGS
@@ -194,7 +194,7 @@ def test_strings_with_escaped_quotes_and_brackets_never_end_an_item(size: int | 
 
 def test_a_key_with_brackets_and_quotes_is_skipped_like_any_other() -> None:
     items = [{'x"]}': {'y[{"': "]"}, **item_json(0)}, item_json(1)]
-    data = orjson.dumps(detail_json(items, **{'head"[': '}"'}))
+    data = msgspec.json.encode(detail_json(items, **{'head"[': '}"'}))
     assert scan(data, 3) == expected_items(data)
 
 
@@ -208,13 +208,13 @@ def nested(depth: int) -> object:
 @pytest.mark.parametrize("size", [None, 7])
 def test_deeply_nested_values_inside_items_and_the_head_are_passed_over(size: int | None) -> None:
     items = [{**item_json(n), "extra": nested(60)} for n in range(3)]
-    data = orjson.dumps(detail_json(items, headExtra=nested(60), tail=[nested(10)]))
+    data = msgspec.json.encode(detail_json(items, headExtra=nested(60), tail=[nested(10)]))
     assert scan(data, size) == expected_items(data)
 
 
 def test_the_items_array_may_come_anywhere_among_nested_head_fields() -> None:
     document = {"a": nested(5), "invoiceItems": [item_json(0)], "z": {"invoiceItems": "no"}}
-    data = orjson.dumps(document)
+    data = msgspec.json.encode(document)
     assert [item.id for item in scan(data, 2)] == ["item-0"]
 
 
@@ -222,7 +222,7 @@ def test_the_items_array_may_come_anywhere_among_nested_head_fields() -> None:
 
 
 def test_a_document_cut_anywhere_raises_after_a_prefix_of_its_items() -> None:
-    data = orjson.dumps(detail_json(AWKWARD_ITEMS[:3]))
+    data = msgspec.json.encode(detail_json(AWKWARD_ITEMS[:3]))
     expected = expected_items(data)
     for end in range(len(data)):
         got: list[InvoiceItem] = []
@@ -272,7 +272,7 @@ def counting_reader(data: bytes) -> tuple[Callable[[int], bytes], list[int]]:
 
 def test_reads_ask_for_read_size_bytes_and_memory_follows_one_item() -> None:
     items = [item_json(n) for n in range(4000)]
-    data = orjson.dumps(detail_json(items))
+    data = msgspec.json.encode(detail_json(items))
     assert len(data) > 4 * _item_scanner.READ_SIZE
     read, asked = counting_reader(data)
     scanner = _item_scanner.ItemScanner(read, url=URL)
@@ -299,7 +299,7 @@ def test_reads_ask_for_read_size_bytes_and_memory_follows_one_item() -> None:
 def test_an_item_larger_than_one_read_after_small_ones_is_read_whole() -> None:
     big = item_json(5, productTagName="[" * (3 * _item_scanner.READ_SIZE))
     items = [item_json(n) for n in range(5)] + [big, item_json(6)]
-    data = orjson.dumps(detail_json(items))
+    data = msgspec.json.encode(detail_json(items))
     scanned = scan(data)
     assert scanned == expected_items(data)
     assert len(scanned[5].product_tag_name or "") == 3 * _item_scanner.READ_SIZE

@@ -10,7 +10,7 @@ import logging
 from collections.abc import AsyncIterator
 
 import attrs
-import orjson
+import msgspec
 import pytest
 
 from myreports_async import Page, ResumePoint
@@ -39,13 +39,13 @@ class Collection:
         self.requested.append(index)
         await asyncio.sleep(0)
         start = index * self.page_size
-        body = orjson.dumps(self.ids[start : start + self.page_size])
+        body = msgspec.json.encode(self.ids[start : start + self.page_size])
         self.ids[:0] = self.after_page.pop(index, [])
         return body
 
     @staticmethod
     def decode(index: int, body: bytes) -> Page[Account]:
-        return Page(index=index, items=tuple(Account(i) for i in orjson.loads(body)))
+        return Page(index=index, items=tuple(Account(i) for i in msgspec.json.decode(body)))
 
     def listing(self) -> Listing[Account]:
         return Listing(
