@@ -15,6 +15,7 @@ import attrs
 from . import _downloads, _protocol
 from ._auth import StaticToken, TokenProvider
 from ._codec import decode_invoice, decode_invoice_page
+from ._concurrency import RateLimiter
 from ._http import ClientSession
 from ._models import Invoice, InvoiceDetail, InvoiceItem, Page, ResumePoint
 from ._paginate import read_ahead_pages
@@ -55,6 +56,10 @@ class MyReportsClient:
         max_json_bytes: the largest JSON answer (a page, an invoice) read, in bytes
             (default 64 MiB); a larger or endless body raises :class:`DecodeError`,
             not retried.
+        rate_limiter: the :class:`RateLimiter` that paces this client's requests to the
+            service's rate limit and holds its ``Retry-After`` pauses. ``None``: one of
+            its own. Clients that share one limit (several tenants' clients of one
+            account and region in one process) share it by passing the same limiter.
 
     Requests go through the proxy named by ``HTTPS_PROXY`` (``NO_PROXY`` lists hosts to
     reach directly; loopback hosts always are) when the client creates its own session.
@@ -77,8 +82,11 @@ class MyReportsClient:
         session: ClientSession | None = None,
         ssl: ssl.SSLContext | None = None,
         max_json_bytes: int = DEFAULT_MAX_JSON_BYTES,
+        rate_limiter: RateLimiter | None = None,
     ) -> None:
         provider = _as_provider(auth)
+        if rate_limiter is not None and not isinstance(rate_limiter, RateLimiter):
+            raise TypeError("rate_limiter must be a RateLimiter")
         timeout = check_http_options(timeout=timeout, session=session, retry=retry, ssl_context=ssl)
         self._api_root = _protocol.resolve_base_url(region, base_url)
         self._auth = provider
@@ -89,6 +97,7 @@ class MyReportsClient:
             session=session,
             ssl_context=ssl,
             max_json_bytes=check_limit("max_json_bytes", max_json_bytes),
+            rate_limiter=rate_limiter,
         )
 
     @property
