@@ -23,7 +23,9 @@ Rule 4 (the rate is measured over whole cycles): a refusal means the gateway's b
         for 0. The first refusal has no previous one: its span starts at the first
         attempt, so what the full bucket let through at once counts as spread over the
         pause (a gateway's burst is usually about what refills in it), and is taken as
-        the burst.
+        the burst. A first refusal with nothing accepted before it tells no rate (the
+        service may be down, or another process emptied the bucket): nothing is paced
+        yet, and the next span starts with the next attempt.
 Rule 5 (decrease): after a later refusal the rate is the measured one, but at least
         ``BACK_OFF`` times the rate that was refused (a long span at a lower rate, or a
         pause longer than the burst refills, makes the measure too low), and never more
@@ -270,6 +272,11 @@ class RateLimiter:
         shortest = asked if asked is not None and asked > 0 else MIN_SPAN
         measured = self._accepted / max(shortest, now - start)
         refused = self._refused_rate
+        if refused is None and self._accepted == 0:
+            # Refused with nothing accepted: a service that is down, or a bucket someone
+            # else emptied. No rate can be told from that; measure from the next attempt.
+            self._span_from = None
+            return
         if refused is None:
             # The first refusal: what got through before it is the burst (Rule 4).
             self._burst = max(1.0, float(self._accepted))

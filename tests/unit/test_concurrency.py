@@ -131,6 +131,33 @@ async def test_refusals_sent_together_count_once() -> None:
     assert lim.rate == pytest.approx(5.0)  # 5 accepted, counted over a second
 
 
+async def test_a_refusal_with_nothing_accepted_tells_no_rate() -> None:
+    clock = FakeClock()
+    lim = limiter(clock)
+    ticket = await lim.acquire()
+    lim.release(ticket, Outcome.THROTTLED)  # a service that is down answers 503 at once
+    lim.cool_down.extend(0.5)
+
+    await lim.acquire()
+
+    assert lim.rate is None  # not paced: the backoff and the pause do the waiting
+
+
+async def test_the_pause_asked_for_is_the_shortest_span() -> None:
+    clock = FakeClock()
+    lim = limiter(clock)
+    tickets = await hold(lim, 3)
+    clock.now += 0.01
+    lim.release(tickets[0], Outcome.SUCCESS)
+    lim.release(tickets[1], Outcome.SUCCESS)
+    lim.release(tickets[2], Outcome.THROTTLED, retry_after=0.1)
+    lim.cool_down.extend(0.1)
+
+    await lim.acquire()
+
+    assert lim.rate == pytest.approx(2 / 0.11)  # not over MIN_SPAN: the service said 0.1 s
+
+
 # --- Rule 5: a later refusal measures the rate ----------------------------------------------
 
 
