@@ -424,7 +424,7 @@ def plot(results: Sequence[Result], path: Path) -> None:
         )
         ax_r.bar(xs, [100 * r.median(lambda run: run.refused_share) for r in rs], width,
                  label=loop, color=colors[loop])  # fmt: skip
-    labels = [n.replace(", ", ",\n", 1) for n in names]
+    labels = [n.replace(", ", "\n") for n in names]
     for ax, title in ((ax_t, "time / ideal (median)"), (ax_r, "% of requests refused (median)")):
         ax.set_xticks(range(len(names)))
         ax.set_xticklabels(labels, fontsize=7)
@@ -467,11 +467,16 @@ def report(results: Sequence[Result], args: argparse.Namespace, seconds: float) 
     )
 
 
+#: Where the hand-written part after the generated section starts (the nginx results).
+KEPT = "<!-- bench_rate_limit: kept -->"
+
+
 def write_docs(text: str) -> None:
     path = DOCS / "performance.md"
     old = path.read_text()
     head = old.split(SECTION, 1)[0].rstrip("\n")
-    path.write_text(f"{head}\n\n{text}")
+    kept = KEPT + old.split(KEPT, 1)[1] if KEPT in old else ""
+    path.write_text(f"{head}\n\n{text}\n{kept}")
 
 
 async def main_async(args: argparse.Namespace) -> None:
