@@ -118,10 +118,12 @@ def docs(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def bench(session: nox.Session) -> None:
-    """The listing benchmark; writes docs/performance.md and docs/performance.png.
+    """The listing and rate-limit benchmarks; write docs/performance.md and its plots.
 
     Not in the default sessions: it takes a few minutes and wants a quiet machine.
     Extra arguments go to the benchmark (``nox -s bench -- --quick``).
     """
     session.install("-e", ".[bench]")
     session.run("python", "benchmarks/bench_listing.py", "--write-docs", "--nox", *session.posargs)
+    # Rate limits as real gateways set them (the last section of docs/performance.md).
+    session.run("python", "benchmarks/bench_rate_limit.py", "--write-docs", "--nox")

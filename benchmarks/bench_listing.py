@@ -65,9 +65,8 @@ from _memory import measure_peak
 from _process import server_child
 
 import myreports_async
-from myreports_async import MyReportsClient, RetryPolicy
+from myreports_async import MyReportsClient, RateLimiter, RetryPolicy
 from myreports_async._codec import decode_invoice_page as decode_page
-from myreports_async._concurrency import AdaptiveConcurrency
 
 HERE = Path(__file__).resolve().parent
 TOKEN = "benchmark-token"  # noqa: S105 - the loopback server accepts any bearer token
@@ -479,13 +478,14 @@ async def rate_limited_listing(base_url: str, page_size: int, *, adaptive: bool)
     count = 0
     last_id = None
     start = time.perf_counter()
+    # Not adaptive: a fixed window of 8, what the client did before it adapted.
+    limiter = None if adaptive else RateLimiter(max_concurrency=RATE_PREFETCH, adaptive=False)
     async with (
         aiohttp.ClientSession(trace_configs=[trace]) as session,
-        MyReportsClient(TOKEN, base_url=base_url, retry=retry, session=session) as client,
+        MyReportsClient(
+            TOKEN, base_url=base_url, retry=retry, session=session, rate_limiter=limiter
+        ) as client,
     ):
-        if not adaptive:
-            # A fixed window of 8: what the client did before the window adapted.
-            client._http.concurrency = AdaptiveConcurrency(ceiling=RATE_PREFETCH, adaptive=False)
         async for invoice in client.iter_invoices(page_size=page_size, prefetch=RATE_PREFETCH):
             last_id = invoice.invoice_id
             count += 1

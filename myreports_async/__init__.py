@@ -15,6 +15,7 @@ Example::
 
 from ._auth import StaticToken, TokenProvider, TokenSet
 from ._client import MyReportsClient
+from ._concurrency import RateLimiter
 from ._errors import (
     APIError,
     AuthenticationError,
@@ -49,6 +50,7 @@ __all__ = [
     "Page",
     "PermissionDeniedError",
     "RateLimitError",
+    "RateLimiter",
     "RefreshTokenAuth",
     "ResumePoint",
     "RetryPolicy",

@@ -11,6 +11,7 @@ from typing import BinaryIO
 from . import _downloads, _protocol
 from ._auth import StaticToken, TokenProvider
 from ._codec import decode_invoice, decode_invoice_page
+from ._concurrency import RateLimiter
 from ._http import ClientSession
 from ._models import Invoice, InvoiceDetail, InvoiceItem, Page, ResumePoint
 from ._paging import Listing
@@ -58,6 +59,10 @@ class MyReportsClient:
             for :meth:`get_invoice_detail` and :meth:`iter_invoice_items` (default 512
             MiB); a larger one, or a zip bomb, is a :class:`DecodeError`, and costs at
             most this many bytes of inflating.
+        rate_limiter: the :class:`RateLimiter` that paces this client's requests to the
+            service's rate limit and holds its ``Retry-After`` pauses. ``None``: one of
+            its own. Clients that share one limit (several tenants' clients of one
+            account and region in one process) share it by passing the same limiter.
 
     Requests go through the proxy named by ``HTTPS_PROXY`` (``NO_PROXY`` lists hosts to
     reach directly; loopback hosts always are) when the client creates its own session.
@@ -81,9 +86,12 @@ class MyReportsClient:
         ssl: ssl.SSLContext | None = None,
         max_json_bytes: int = DEFAULT_MAX_JSON_BYTES,
         max_detail_json_bytes: int = DEFAULT_MAX_DETAIL_JSON_BYTES,
+        rate_limiter: RateLimiter | None = None,
     ) -> None:
         provider = _as_provider(auth)
         self._max_detail_json_bytes = check_limit("max_detail_json_bytes", max_detail_json_bytes)
+        if rate_limiter is not None and not isinstance(rate_limiter, RateLimiter):
+            raise TypeError("rate_limiter must be a RateLimiter")
         timeout = check_http_options(timeout=timeout, session=session, retry=retry, ssl_context=ssl)
         self._api_root = _protocol.resolve_base_url(region, base_url)
         self._auth = provider
@@ -94,6 +102,7 @@ class MyReportsClient:
             session=session,
             ssl_context=ssl,
             max_json_bytes=check_limit("max_json_bytes", max_json_bytes),
+            rate_limiter=rate_limiter,
         )
 
     @property

@@ -14,8 +14,9 @@ Rule 1 (outcomes, not exceptions): an attempt returns the reader's result for a 
         try/except; an exception from the reader (a decode error) is never retried.
 Rule 2 (what is retried): transport failures the policy calls transient, and the
         policy's ``retry_statuses``, until ``max_attempts``; ``Retry-After`` replaces
-        the backoff. With a shared :class:`CoolDown`, a 429 or any ``Retry-After`` pauses
-        every request of the client together instead of this one alone.
+        the backoff. With a shared :class:`CoolDown`, any ``Retry-After``, and a 429 or
+        503 without one (a rate limit, an overloaded service), pauses every request of
+        the client together instead of this one alone.
 Rule 3 (timeouts): ``timeout`` bounds connecting and each wait for data (aiohttp's
         ``sock_connect`` and ``sock_read``), never a whole transfer.
 Rule 4 (proxies): a connection that creates its own session takes ``HTTPS_PROXY`` and
@@ -51,6 +52,7 @@ from ._transport import EnvironmentProxies, TransportFailure, read_limited
 from ._version import __version__
 
 __all__ = [
+    "SHARED_PAUSE_STATUSES",
     "USER_AGENT",
     "ClientSession",
     "ClientTimeout",
@@ -72,6 +74,11 @@ ClientTimeout = aiohttp.ClientTimeout
 Response = aiohttp.ClientResponse
 
 USER_AGENT: Final = f"myreports-async/{__version__} aiohttp/{aiohttp.__version__}"
+
+#: Answers that pause every request together even without ``Retry-After`` (Rule 2): a
+#: rate limit (429) and an overloaded service or a gateway's refusal (503); each page
+#: retrying on its own schedule would keep the service overloaded.
+SHARED_PAUSE_STATUSES: Final = frozenset({429, 503})
 
 #: How one attempt's 2xx body is read (I/O only, no parsing).
 Reader = Callable[[aiohttp.ClientResponse], Awaitable[T]]
@@ -259,7 +266,9 @@ async def retrying(
             delay = policy.status_delay(outcome.status, retry_after, failed=failed, rand=rand)
             if delay is None:
                 raise error_for(outcome, retry_after)
-            if cool_down is not None and (retry_after is not None or outcome.status == 429):
+            if cool_down is not None and (
+                retry_after is not None or outcome.status in SHARED_PAUSE_STATUSES
+            ):
                 # One pause for every request of this client, not a wave of retries.
                 cool_down.extend(delay)
                 delay = 0.0

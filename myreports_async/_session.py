@@ -1,4 +1,4 @@
-"""The API session: bearer token, concurrency window and retries around the one HTTP path.
+"""The API session: bearer token, rate limiter and retries around the one HTTP path.
 
 What it hands up is bytes (or a body streamed into a sink); parsing happens above it,
 outside the retry loop, so a decode error is never retried. The exchange itself, the
@@ -9,7 +9,7 @@ Layers, each with one job::
 
     request(url, read)                  _http.retrying: cool-down, backoff, give up
       └─ attempt(n)                     the token; one forced refresh and repeat on a 401
-           └─ _attempt_in_window(...)   holds a slot of the AIMD window (_concurrency)
+           └─ _attempt_in_window(...)   holds a slot of the rate limiter (_concurrency)
                 └─ HttpConnection.send  one exchange (_http)
 
 Rule (401): the first 401 of a request asks the provider for a replacement of the
@@ -34,15 +34,19 @@ from yarl import URL
 from . import _protocol
 from ._auth import TokenProvider, replacement_token
 from ._codec import error_message
-from ._concurrency import AdaptiveConcurrency, Outcome
+from ._concurrency import Outcome, RateLimiter
 from ._errors import AuthenticationError, DecodeError
 from ._http import ClientSession, ErrorAnswer, HttpConnection, Reader, Response, retrying
-from ._retry import CoolDown, RetryPolicy, Sleep
+from ._retry import RetryPolicy, Sleep
 from ._transport import BodyTooLarge, TransportFailure, read_capped
 
 __all__ = ["DEFAULT_MAX_JSON_BYTES", "ApiSession"]
 
 T = TypeVar("T")
+
+#: The answers that say "too fast": 429, and 503 (an overloaded service, or a gateway's
+#: default refusal: nginx's ``limit_req`` answers 503 without ``Retry-After``).
+THROTTLING_STATUSES: Final = frozenset({429, 503})
 
 logger = logging.getLogger("myreports_async")
 
@@ -67,6 +71,7 @@ class ApiSession:
         session: ClientSession | None = None,
         ssl_context: ssl.SSLContext | None = None,
         max_json_bytes: int = DEFAULT_MAX_JSON_BYTES,
+        rate_limiter: RateLimiter | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         rand: Callable[[], float] = random.random,
@@ -84,9 +89,11 @@ class ApiSession:
         self._sleep = sleep
         self._rand = rand
         self._now = now
-        self.cool_down = CoolDown(clock=clock, sleep=sleep)
-        # Attempts in flight: halved on a 429, grown again on success (_concurrency).
-        self.concurrency = AdaptiveConcurrency(clock=clock, sleep=sleep)
+        # The service's rate limit as this client sees it: the pace and the number of
+        # attempts out, and the Retry-After pause (_concurrency); shared when given.
+        self.limiter = (
+            rate_limiter if rate_limiter is not None else RateLimiter(clock=clock, sleep=sleep)
+        )
 
     @property
     def closed(self) -> bool:
@@ -163,7 +170,7 @@ class ApiSession:
             transport_error_for=lambda failure, failed: failure.to_error(
                 failed=failed, url=shown_url
             ),
-            cool_down=self.cool_down,
+            cool_down=self.limiter.cool_down,
             before_retry=before_retry,
             sleep=self._sleep,
             rand=self._rand,
@@ -181,11 +188,12 @@ class ApiSession:
         shown: tuple[str, int],
     ) -> T | ErrorAnswer | TransportFailure:
         """One attempt holding a slot of the client's concurrency window."""
-        ticket = await self.concurrency.acquire()
+        limiter = self.limiter
+        # The slot comes after the Retry-After pause and at the limiter's pace.
+        ticket = await limiter.acquire()
         result = Outcome.NEUTRAL  # also what a cancellation or an exception reports
+        asked: float | None = None
         try:
-            # A 429 seen while this attempt waited for its slot set a pause: honour it.
-            await self.cool_down.wait()
             # The header is set per request, not by a session middleware: aiohttp runs
             # middlewares again on every redirect hop, which would hand the token to a
             # storage host; a plain header is dropped by aiohttp when the origin changes.
@@ -200,11 +208,12 @@ class ApiSession:
             )
             if not isinstance(outcome, (ErrorAnswer, TransportFailure)):
                 result = Outcome.SUCCESS
-            elif isinstance(outcome, ErrorAnswer) and outcome.status == 429:
+            elif isinstance(outcome, ErrorAnswer) and outcome.status in THROTTLING_STATUSES:
                 result = Outcome.THROTTLED
+                asked = self._retry.honoured_retry_after(outcome.retry_after, now=self._now())
             return outcome
         finally:
-            self.concurrency.release(ticket, result)
+            limiter.release(ticket, result, asked)
 
     async def _after_401(
         self, outcome: ErrorAnswer, refused: str, *, refreshed: bool, url: str

@@ -97,14 +97,22 @@ class FakeService:
             as a real service does after a sign-out elsewhere or a key rotation.
             ``None``: no such limit. Static ``access_tokens`` are not affected.
         rate_limit: requests per second the API routes accept (a token bucket holding
-            ``rate_limit_burst`` requests, 1 unless changed); beyond it they answer 429
-            with a ``Retry-After`` (fractional seconds) until the next request may pass.
-            ``None``: no limit. Checked after the request is logged, before faults, as a
-            gateway in front of the service would.
+            ``rate_limit_burst`` requests, full at the start); beyond it they answer
+            ``rate_limit_status`` with ``rate_limit_retry_after``. ``None``: no limit.
+            Checked after the request is logged, before faults (and before any middleware
+            appended to :attr:`app`), as a gateway in front of the service would.
+        rate_limit_burst: how many requests the bucket holds (at least 1): so many pass at
+            once after a quiet spell.
+        rate_limit_status: the status of a refusal: 429, or 503 as nginx's ``limit_req``
+            answers by default.
+        rate_limit_retry_after: the refusal's ``Retry-After``: ``"exact"`` (the default)
+            the seconds until the next request may pass, as a fraction (``0.125``), which
+            keeps fast tests fast; a number: that many seconds whatever the wait, as real
+            gateways send (``1``, ``0``); ``None``: no header at all.
 
     ``invoice_count``, ``max_page_size``, ``include_page_index``, ``detail_items``,
-    ``summary_size``, ``token_lifetime``, ``access_token_uses``, ``rate_limit`` and
-    ``rate_limit_burst`` are plain attributes: change them between requests to script a
+    ``summary_size``, ``token_lifetime``, ``access_token_uses`` and the ``rate_limit``
+    settings are plain attributes: change them between requests to script a
     test (a collection that grows, a cap that appears).
 
     Example::
@@ -138,6 +146,10 @@ class FakeService:
     """Requests per second the API routes accept; ``None``: no limit."""
     rate_limit_burst = _Kept[float]("_bucket", "burst")
     """How many requests the rate limit's bucket holds (at least 1)."""
+    rate_limit_status = _Kept[int]("_bucket", "status")
+    """The status a refused request gets (429, or 503 like nginx's ``limit_req``)."""
+    rate_limit_retry_after = _Kept["float | str | None"]("_bucket", "retry_after")
+    """A refusal's ``Retry-After``: ``"exact"`` (fractional wait), seconds, or ``None``."""
     random_fault_counts = _Kept[dict[str, int]]("_faults", "random_fault_counts")
     """How many faults of each kind :meth:`random_faults` injected so far."""
 
@@ -154,6 +166,9 @@ class FakeService:
         token_lifetime: float = 3600,
         access_token_uses: int | None = None,
         rate_limit: float | None = None,
+        rate_limit_burst: float = 1.0,
+        rate_limit_status: int = 429,
+        rate_limit_retry_after: float | str | None = "exact",
     ) -> None:
         self._collection = InvoiceCollection(
             invoice_count, seed=seed, detail_items=detail_items, summary_size=summary_size
@@ -167,7 +182,21 @@ class FakeService:
             max_page_size=max_page_size,
             include_page_index=include_page_index,
         )
-        self._bucket = TokenBucket(rate_limit)
+        if not (
+            rate_limit_retry_after is None
+            or rate_limit_retry_after == "exact"
+            or (isinstance(rate_limit_retry_after, (int, float)) and rate_limit_retry_after >= 0)
+        ):
+            raise ValueError(
+                f'rate_limit_retry_after must be "exact", 0 or more seconds, or None, '
+                f"not {rate_limit_retry_after!r}"
+            )
+        self._bucket = TokenBucket(
+            rate_limit,
+            burst=rate_limit_burst,
+            status=rate_limit_status,
+            retry_after=rate_limit_retry_after,
+        )
         self._faults = FaultPlan()
         self._log = RequestLog()
         self.app: web.Application = self._make_app()

@@ -800,3 +800,69 @@ async def test_plugin_client_reads_the_fake(
     invoice = await myreports_client.get_invoice(myreports_service.invoice_id(4))
     assert invoice.invoice_id == myreports_service.invoice_id(4)
     assert invoice.customer_name == myreports_service.invoice_json(4)["customerName"]
+
+
+# --- the gateway's rate limit, as real gateways refuse ------------------------------------
+
+
+async def _statuses_and_retry_after(
+    service: FakeService, count: int
+) -> list[tuple[int, str | None]]:
+    async with FakeServer(service) as server, aiohttp.ClientSession() as session:
+        answers = []
+        for index in range(count):
+            async with session.get(
+                f"{server.url}/api/v1.0/billingdata/{service.invoice_id(index)}",
+                headers={"Authorization": "Bearer test-token"},
+            ) as resp:
+                await resp.read()
+                answers.append((resp.status, resp.headers.get("Retry-After")))
+        return answers
+
+
+async def test_rate_limit_burst_lets_that_many_through_at_once() -> None:
+    service = FakeService(10, rate_limit=0.01, rate_limit_burst=3, rate_limit_retry_after=1)
+
+    answers = await _statuses_and_retry_after(service, 5)
+
+    assert answers == [(200, None)] * 3 + [(429, "1")] * 2
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "header"), [(0, "0"), (1, "1"), (2.5, "2.5"), (None, None)]
+)
+async def test_rate_limit_retry_after_is_sent_as_set(
+    retry_after: float | None, header: str | None
+) -> None:
+    service = FakeService(10, rate_limit=0.01, rate_limit_retry_after=retry_after)
+
+    answers = await _statuses_and_retry_after(service, 2)
+
+    assert answers == [(200, None), (429, header)]
+
+
+async def test_rate_limit_like_nginx_answers_503_without_retry_after() -> None:
+    service = FakeService(10, rate_limit=0.01, rate_limit_status=503, rate_limit_retry_after=None)
+
+    answers = await _statuses_and_retry_after(service, 2)
+
+    assert answers == [(200, None), (503, None)]
+    assert [r.status for r in service.requests] == [200, 503]
+
+
+async def test_rate_limit_exact_retry_after_is_the_default() -> None:
+    service = FakeService(10, rate_limit=0.3)  # the next request in 3.33 s
+
+    _, (status, header) = await _statuses_and_retry_after(service, 2)
+
+    assert status == 429
+    assert header is not None
+    assert 3 < float(header) <= 3.334
+    assert "." in header  # the exact wait, as a fraction
+
+
+def test_rate_limit_retry_after_must_be_exact_seconds_or_none() -> None:
+    with pytest.raises(ValueError, match="rate_limit_retry_after"):
+        FakeService(rate_limit=1, rate_limit_retry_after="soon")
+    with pytest.raises(ValueError, match="rate_limit_retry_after"):
+        FakeService(rate_limit=1, rate_limit_retry_after=-1)

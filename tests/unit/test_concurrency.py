@@ -1,4 +1,4 @@
-"""The AIMD concurrency window, with a fake clock (nothing really waits)."""
+"""The rate limiter's rules, on a fake clock (nothing really waits)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 
-from myreports_async._concurrency import AdaptiveConcurrency, Outcome, Ticket
+from myreports_async import RateLimiter
+from myreports_async._concurrency import Outcome, Ticket
 
 
 class FakeClock:
@@ -23,11 +24,11 @@ class FakeClock:
         await asyncio.sleep(0)
 
 
-def limiter(clock: FakeClock, *, ceiling: float = 64, adaptive: bool = True) -> AdaptiveConcurrency:
-    return AdaptiveConcurrency(ceiling=ceiling, adaptive=adaptive, clock=clock, sleep=clock.sleep)
+def limiter(clock: FakeClock, *, ceiling: int = 64, adaptive: bool = True) -> RateLimiter:
+    return RateLimiter(max_concurrency=ceiling, adaptive=adaptive, clock=clock, sleep=clock.sleep)
 
 
-async def hold(window: AdaptiveConcurrency, count: int) -> list[Ticket]:
+async def hold(window: RateLimiter, count: int) -> list[Ticket]:
     return [await window.acquire() for _ in range(count)]
 
 
@@ -36,217 +37,270 @@ async def settle() -> None:
         await asyncio.sleep(0)
 
 
-async def test_a_429_halves_what_was_in_flight() -> None:
-    window = limiter(FakeClock())
-    tickets = await hold(window, 8)
+async def burst_then_refusal(
+    clock: FakeClock, lim: RateLimiter, accepted: int, *, pause: float = 1.0
+) -> None:
+    """``accepted`` attempts pass at once, the next is refused; the pause is waited."""
+    tickets = await hold(lim, accepted + 1)
+    clock.now += 0.02
+    for ticket in tickets[:-1]:
+        lim.release(ticket, Outcome.SUCCESS)
+    lim.release(tickets[-1], Outcome.THROTTLED)
+    lim.cool_down.extend(pause)
 
-    window.release(tickets[0], Outcome.THROTTLED)
 
-    assert window.window == 4
+# --- Rule 3: no limit until one is seen ---------------------------------------------------
 
 
-async def test_429s_of_one_burst_halve_the_window_once() -> None:
-    window = limiter(FakeClock())
-    tickets = await hold(window, 8)
+async def test_without_a_refusal_nothing_is_paced() -> None:
+    clock = FakeClock()
+    lim = limiter(clock)
 
+    tickets = await hold(lim, 64)
+
+    assert lim.rate is None
+    assert clock.slept == []
+    assert lim.in_flight == 64
     for ticket in tickets:
-        window.release(ticket, Outcome.THROTTLED)
-
-    assert window.window == 4
-
-
-async def test_a_429_after_the_decrease_halves_again() -> None:
-    window = limiter(FakeClock())
-    first = await hold(window, 8)
-    window.release(first[0], Outcome.THROTTLED)
-    for ticket in first[1:]:
-        window.release(ticket, Outcome.NEUTRAL)
-    second = await hold(window, 4)
-
-    window.release(second[0], Outcome.THROTTLED)
-
-    assert window.window == 2
+        lim.release(ticket, Outcome.SUCCESS)
+    assert lim.rate is None
 
 
-async def test_the_window_limits_attempts_in_flight() -> None:
-    window = limiter(FakeClock())
-    tickets = await hold(window, 4)
-    window.release(tickets[0], Outcome.THROTTLED)  # window 2, 3 still in flight
-    waiter = asyncio.create_task(window.acquire())
+async def test_max_concurrency_bounds_attempts_in_flight() -> None:
+    lim = limiter(FakeClock(), ceiling=2)
+    tickets = await hold(lim, 2)
+    waiter = asyncio.create_task(lim.acquire())
     await settle()
     assert not waiter.done()
 
-    window.release(tickets[1], Outcome.NEUTRAL)
-    await settle()
-    assert not waiter.done()  # 2 in flight: the window of 2 is still full
-    window.release(tickets[2], Outcome.NEUTRAL)
+    lim.release(tickets[0], Outcome.NEUTRAL)
     await settle()
 
     assert waiter.done()
-    assert window.in_flight == 2
+    lim.release(waiter.result(), Outcome.NEUTRAL)
+    lim.release(tickets[1], Outcome.NEUTRAL)
 
 
-async def test_success_grows_the_window_by_one_while_requests_wait() -> None:
-    window = limiter(FakeClock())
-    tickets = await hold(window, 4)
-    window.release(tickets[0], Outcome.THROTTLED)  # window 2, 3 in flight
-    for ticket in tickets[1:]:
-        window.release(ticket, Outcome.NEUTRAL)
-    current = await hold(window, 2)
-    waiters = [asyncio.create_task(window.acquire()) for _ in range(3)]
-    await settle()
-    window.release(current[0], Outcome.SUCCESS)  # the first success only confirms
-    assert window.window == 2
-    await settle()
-    current.append(next(w.result() for w in waiters if w.done()))
-
-    window.release(current[1], Outcome.SUCCESS)
-
-    assert window.window == 3
-    await settle()
-    assert sum(w.done() for w in waiters) == 3  # 3 slots, all taken again
-    for w in waiters:
-        w.cancel()
-    await asyncio.gather(*waiters, return_exceptions=True)
+# --- Rules 4 and 6: the first refusal's estimate, the pause, the pace ----------------------
 
 
-async def test_a_success_sent_before_the_decrease_does_not_grow_the_window() -> None:
-    window = limiter(FakeClock())
-    tickets = await hold(window, 4)
-    window.release(tickets[0], Outcome.THROTTLED)  # window 2, from the 4 in flight
-    waiter = asyncio.create_task(window.acquire())  # waits: 3 in flight
-    await settle()
-
-    window.release(tickets[1], Outcome.SUCCESS)
-    window.release(tickets[2], Outcome.SUCCESS)
-
-    assert window.window == 2
-    waiter.cancel()
-    await asyncio.gather(waiter, return_exceptions=True)
-
-
-async def test_the_first_success_after_a_decrease_only_confirms() -> None:
-    window = limiter(FakeClock())
-    window.release(await window.acquire(), Outcome.THROTTLED)  # 0.5
-
-    window.release(await window.acquire(), Outcome.SUCCESS)
-    assert window.window == 0.5
-    window.release(await window.acquire(), Outcome.SUCCESS)
-
-    assert window.window == pytest.approx(0.5 * (1 + 1 / 64))
-
-
-async def test_success_does_not_grow_a_window_nobody_waits_for() -> None:
-    window = limiter(FakeClock())
-    tickets = await hold(window, 8)
-    window.release(tickets[0], Outcome.THROTTLED)  # window 4, 7 in flight
-
-    for ticket in tickets[1:]:
-        window.release(ticket, Outcome.SUCCESS)
-
-    assert window.window == 4
-
-
-async def test_window_never_grows_above_the_demand_of_a_read_ahead() -> None:
-    """Eight requests kept in flight (prefetch 8): the window comes back to 8, no more."""
-    window = limiter(FakeClock())
-    tickets = await hold(window, 8)
-    window.release(tickets.pop(), Outcome.THROTTLED)
-    window.release(tickets.pop(), Outcome.THROTTLED)
-    assert window.window == 4
-    pending = [asyncio.create_task(window.acquire()) for _ in range(2)]  # 8 wanted
-
-    for _ in range(40):
-        await settle()
-        done = [p for p in pending if p.done()]
-        pending = [p for p in pending if not p.done()]
-        tickets.extend(p.result() for p in done)
-        window.release(tickets.pop(0), Outcome.SUCCESS)
-        pending.append(asyncio.create_task(window.acquire()))
-
-    assert window.window == 8
-    for p in pending:
-        p.cancel()
-    await asyncio.gather(*pending, return_exceptions=True)
-
-
-async def test_window_never_exceeds_the_ceiling() -> None:
-    window = limiter(FakeClock(), ceiling=3)
-    tickets = await hold(window, 3)
-    waiter = asyncio.create_task(window.acquire())
-    await settle()
-
-    window.release(tickets[0], Outcome.SUCCESS)
-
-    assert window.window == 3
-    await settle()
-    assert waiter.done()
-
-
-async def test_window_never_goes_below_the_floor() -> None:
+async def test_the_first_refusal_takes_what_passed_as_a_seconds_worth() -> None:
     clock = FakeClock()
-    window = AdaptiveConcurrency(floor=0.25, clock=clock, sleep=clock.sleep)
+    lim = limiter(clock)
+    await burst_then_refusal(clock, lim, accepted=20)
 
-    for _ in range(10):
-        window.release(await window.acquire(), Outcome.THROTTLED)
+    ticket = await lim.acquire()  # waits the pause, then the estimate is made
 
-    assert window.window == 0.25
-    assert window.slots == 1
+    assert clock.now == pytest.approx(101.02)
+    assert lim.rate == pytest.approx(20 / 1.02)
+    lim.release(ticket, Outcome.SUCCESS)
 
 
-async def test_below_one_the_window_paces_by_the_attempt_duration() -> None:
+async def test_after_the_pause_the_refilled_burst_goes_at_once_then_the_pace() -> None:
     clock = FakeClock()
-    window = limiter(clock)
-    window.release(await window.acquire(), Outcome.THROTTLED)  # 1 in flight -> 0.5
-    assert window.window == 0.5
-    clock.slept.clear()
-    ticket = await window.acquire()
-    clock.now += 0.020  # the attempt took 20 ms
-    window.release(ticket, Outcome.NEUTRAL)
+    lim = limiter(clock)
+    await burst_then_refusal(clock, lim, accepted=5)
+    lim.release(await lim.acquire(), Outcome.SUCCESS)  # the pause
+    after_pause = clock.now
+    rate = lim.rate
+    assert rate is not None
+    assert rate == pytest.approx(5 / 1.02)
 
-    await window.acquire()
-
-    assert clock.slept == [pytest.approx(0.020)]  # (1/0.5 - 1) * 20 ms
-
-
-async def test_paced_window_grows_on_success_back_to_one() -> None:
-    window = limiter(FakeClock())
-    window.release(await window.acquire(), Outcome.THROTTLED)  # 0.5
-
-    for _ in range(47):
-        window.release(await window.acquire(), Outcome.SUCCESS)
-
-    assert window.window == 1
+    # The model's bucket refilled during the 1 s pause (4.9 requests): 3 more at once...
+    for _ in range(3):
+        lim.release(await lim.acquire(), Outcome.SUCCESS)
+    assert clock.now == after_pause
+    # ... then one attempt per 1/rate.
+    lim.release(await lim.acquire(), Outcome.SUCCESS)
+    before = clock.now
+    lim.release(await lim.acquire(), Outcome.SUCCESS)
+    assert clock.now - before == pytest.approx(1 / rate)
 
 
-async def test_fixed_window_ignores_429s() -> None:
-    window = limiter(FakeClock(), ceiling=8, adaptive=False)
-    tickets = await hold(window, 8)
+async def test_refusals_sent_together_count_once() -> None:
+    clock = FakeClock()
+    lim = limiter(clock)
+    tickets = await hold(lim, 8)
+    for ticket in tickets[:5]:
+        lim.release(ticket, Outcome.SUCCESS)
+    for ticket in tickets[5:]:
+        lim.release(ticket, Outcome.THROTTLED)
 
+    assert lim.window == 1.5  # halved once, from the 3 in flight at the first refusal
+    await lim.acquire()
+    assert lim.rate == pytest.approx(5.0)  # 5 accepted, counted over a second
+
+
+async def test_a_refusal_with_nothing_accepted_tells_no_rate() -> None:
+    clock = FakeClock()
+    lim = limiter(clock)
+    ticket = await lim.acquire()
+    lim.release(ticket, Outcome.THROTTLED)  # a service that is down answers 503 at once
+    lim.cool_down.extend(0.5)
+
+    await lim.acquire()
+
+    assert lim.rate is None  # not paced: the backoff and the pause do the waiting
+
+
+async def test_the_pause_asked_for_is_the_shortest_span() -> None:
+    clock = FakeClock()
+    lim = limiter(clock)
+    tickets = await hold(lim, 3)
+    clock.now += 0.01
+    lim.release(tickets[0], Outcome.SUCCESS)
+    lim.release(tickets[1], Outcome.SUCCESS)
+    lim.release(tickets[2], Outcome.THROTTLED, retry_after=0.1)
+    lim.cool_down.extend(0.1)
+
+    await lim.acquire()
+
+    assert lim.rate == pytest.approx(2 / 0.11)  # not over MIN_SPAN: the service said 0.1 s
+
+
+# --- Rule 5: a later refusal measures the rate ----------------------------------------------
+
+
+async def test_a_later_refusal_measures_the_rate_between_refusals() -> None:
+    clock = FakeClock()
+    lim = limiter(clock)
+    await burst_then_refusal(clock, lim, accepted=10)  # guess: 10/s at 100.02
+    # Paced, 24 attempts pass, then one is refused (no pause: Retry-After 0).
+    for _ in range(24):
+        ticket = await lim.acquire()
+        lim.release(ticket, Outcome.SUCCESS)
+    refused = await lim.acquire()
+    rate_when_refused = lim.rate
+    assert rate_when_refused is not None
+    lim.release(refused, Outcome.THROTTLED)
+    refused_at = clock.now
+
+    await lim.acquire()
+
+    measured = 24 / (refused_at - 100.02)  # since the first refusal, its pause included
+    assert measured < rate_when_refused
+    assert lim.rate == pytest.approx(max(measured, 0.85 * rate_when_refused))
+
+
+async def test_a_refusal_never_raises_the_rate() -> None:
+    clock = FakeClock()
+    lim = limiter(clock)
+    await burst_then_refusal(clock, lim, accepted=10)
+    ticket = await lim.acquire()
+    before = lim.rate
+    assert before is not None
+
+    lim.release(ticket, Outcome.THROTTLED)
+    await lim.acquire()
+
+    assert lim.rate is not None
+    assert lim.rate <= before
+
+
+async def test_a_neutral_outcome_changes_nothing() -> None:
+    clock = FakeClock()
+    lim = limiter(clock)
+    await burst_then_refusal(clock, lim, accepted=10)
+    ticket = await lim.acquire()
+    rate, window = lim.rate, lim.window
+
+    lim.release(ticket, Outcome.NEUTRAL)
+
+    assert (lim.rate, lim.window) == (rate, window)
+
+
+# --- Rule 7: the probe ------------------------------------------------------------------
+
+
+async def test_the_rate_creeps_up_only_while_attempts_wait() -> None:
+    clock = FakeClock()
+    lim = limiter(clock)
+    await burst_then_refusal(clock, lim, accepted=10)
+    ticket = await lim.acquire()
+    guess = lim.rate
+    assert guess is not None
+
+    clock.now += 5
+    lim.release(ticket, Outcome.SUCCESS)  # nobody waits: no growth
+    assert lim.rate == guess
+
+    first = await lim.acquire()
+    waiter = asyncio.create_task(lim.acquire())
+    await settle()
+    lim.release(first, Outcome.SUCCESS)
+    assert lim.rate is not None
+    assert lim.rate > guess
+    lim.release(await waiter, Outcome.SUCCESS)
+
+
+# --- Rule 8: the window -------------------------------------------------------------------
+
+
+async def test_a_refusal_halves_what_was_in_flight() -> None:
+    lim = limiter(FakeClock())
+    tickets = await hold(lim, 8)
+
+    lim.release(tickets[0], Outcome.THROTTLED)
+
+    assert lim.window == 4
+
+
+async def test_the_window_never_goes_below_one() -> None:
+    clock = FakeClock()
+    lim = limiter(clock)
+    for _ in range(5):
+        ticket = await lim.acquire()
+        lim.release(ticket, Outcome.THROTTLED)
+
+    assert lim.window == 1
+
+
+async def test_not_adaptive_keeps_the_window_and_never_paces() -> None:
+    clock = FakeClock()
+    lim = limiter(clock, ceiling=8, adaptive=False)
+    tickets = await hold(lim, 8)
     for ticket in tickets:
-        window.release(ticket, Outcome.THROTTLED)
+        lim.release(ticket, Outcome.THROTTLED)
 
-    assert window.window == 8
+    await hold(lim, 8)
+
+    assert (lim.window, lim.rate, clock.slept) == (8, None, [])
+
+
+# --- the pause and the queue ---------------------------------------------------------------
+
+
+async def test_the_pause_holds_every_acquire() -> None:
+    clock = FakeClock()
+    lim = limiter(clock)
+    lim.cool_down.extend(2.5)
+
+    await lim.acquire()
+
+    assert clock.now == pytest.approx(102.5)
 
 
 async def test_a_cancelled_waiter_gives_up_its_place() -> None:
-    window = limiter(FakeClock(), ceiling=1)
-    (ticket,) = await hold(window, 1)
-    cancelled = asyncio.create_task(window.acquire())
-    second = asyncio.create_task(window.acquire())
-    await settle()
-    cancelled.cancel()
-    await asyncio.gather(cancelled, return_exceptions=True)
-
-    window.release(ticket, Outcome.SUCCESS)
+    lim = limiter(FakeClock(), ceiling=1)
+    ticket = await lim.acquire()
+    waiter = asyncio.create_task(lim.acquire())
     await settle()
 
-    assert second.done()
-    assert window.in_flight == 1
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    lim.release(ticket, Outcome.NEUTRAL)
+
+    assert lim.in_flight == 0
+    await lim.acquire()
 
 
-def test_bad_bounds_are_refused() -> None:
-    with pytest.raises(ValueError, match="floor"):
-        AdaptiveConcurrency(floor=0)
-    with pytest.raises(ValueError, match="floor"):
-        AdaptiveConcurrency(ceiling=1, floor=2)
+def test_bad_arguments_are_refused() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        RateLimiter(max_concurrency=0)
+    with pytest.raises(TypeError, match="int"):
+        RateLimiter(max_concurrency=2.5)  # type: ignore[arg-type]
+
+
+def test_repr_shows_the_state_without_secrets() -> None:
+    assert repr(RateLimiter()) == "<RateLimiter rate=none window=64 in_flight=0 waiting=0>"
