@@ -15,13 +15,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from myreports_async import _codec
+from myreports_async import _values
 from myreports_async._codec import (
     _INVOICE,
     _INVOICE_ITEM,
-    _ISO_DATETIME,
     _RecordCodec,
-    _rewrite_for_python310,
     decode_invoice,
     decode_invoice_detail,
     decode_invoice_page,
@@ -35,6 +33,7 @@ from myreports_async._codec import (
 )
 from myreports_async._errors import DecodeError
 from myreports_async._models import Invoice, InvoiceDetail, InvoiceItem, _WeakRefSlot
+from myreports_async._values import _ISO_DATETIME, _InvalidValue, _rewrite_for_python310
 from tests.conftest import EXAMPLES
 
 UTC = timezone.utc
@@ -331,7 +330,7 @@ def test_a_bug_in_a_hook_is_not_reported_as_bad_data(monkeypatch: pytest.MonkeyP
     def broken_parse(value: str) -> datetime:
         raise ZeroDivisionError
 
-    monkeypatch.setattr(_codec, "parse_datetime", broken_parse)
+    monkeypatch.setattr(_values, "parse_datetime", broken_parse)
 
     with pytest.raises(ZeroDivisionError):
         structure_invoice(invoice_json(billingPeriodStart="1999-12-31T23:59:58.123Z"))
@@ -844,7 +843,7 @@ def test_a_new_field_is_read_from_its_camel_case_key_with_no_codec_edit() -> Non
 
     assert record == Extended("a", datetime(2020, 2, 1, tzinfo=UTC), Decimal("1.50"))
     assert str(record.late_fee) == "1.50"
-    with pytest.raises(_codec._InvalidValue) as info:
+    with pytest.raises(_InvalidValue) as info:
         codec.structure({"invoiceId": "a", "lateFee": "1.50"})
     assert info.value.path == ("lateFee",)
 

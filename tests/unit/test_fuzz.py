@@ -35,7 +35,6 @@ from myreports_async import (
 from myreports_async._codec import (
     _INVOICE,
     JSON_ERRORS,
-    _InvalidValue,
     decode_invoice,
     decode_invoice_detail,
     decode_invoice_page,
@@ -48,6 +47,7 @@ from myreports_async._protocol import (
     error_class_for_status,
     parse_retry_after,
 )
+from myreports_async._values import _InvalidValue
 from myreports_async.testing import FakeServer, FakeService, Fault
 
 from ..conftest import fuzz_examples
