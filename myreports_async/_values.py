@@ -304,3 +304,42 @@ def _named_values_hook(value_hook: Callable[[Any], _V]) -> Callable[[Any], Mappi
         return MappingProxyType(mapping)
 
     return structure_named_values
+
+
+# --- lenient readers for the Enterprise records' documented quirks -------------------
+# The service's examples send a boolean as "true" (a PBX patch) and an integer as "0"
+# (a customer's trial duration). Only those exact spellings are accepted: anything else
+# is still an error, so nothing is guessed.
+
+_BOOLEAN_WORDS: Mapping[str, bool] = MappingProxyType({"true": True, "false": False})
+
+
+def _structure_optional_bool(value: object) -> bool | None:
+    if value is None or type(value) is bool:
+        return value
+    if type(value) is str and value.lower() in _BOOLEAN_WORDS:
+        return _BOOLEAN_WORDS[value.lower()]
+    raise _InvalidValue(_expected("a boolean", value))
+
+
+def _structure_optional_int_or_digits(value: object) -> int | None:
+    if value is None or type(value) is int:
+        return value
+    if type(value) is str and value.isascii() and value.isdigit():
+        return int(value)
+    raise _InvalidValue(_expected("an integer", value))
+
+
+def _structure_int_mapping(value: object) -> Mapping[str, int]:
+    """A JSON object of integers (``{"customer.user.pbx": 25}``), read-only."""
+    if type(value) is not dict:
+        raise _InvalidValue(_expected("an object", value))
+    return MappingProxyType(
+        {key: _check_value(item, _structure_int, key) for key, item in value.items()}
+    )
+
+
+def _structure_optional_int_mapping(value: object) -> Mapping[str, int] | None:
+    if value is None:
+        return None
+    return _structure_int_mapping(value)
