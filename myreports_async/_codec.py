@@ -54,6 +54,7 @@ from ._values import (
     _structure_optional_int_mapping,
     _structure_optional_int_or_digits,
     _structure_optional_str,
+    _structure_optional_str_tuple,
     _structure_str,
     _structure_str_tuple,
     error_message,
@@ -121,6 +122,7 @@ _KINDS: dict[object, _Kind] = {
     # The Enterprise records' (_enterprise_models): "true" read as a boolean, as the
     # service's own examples write it; counts per role or feature as a JSON object.
     bool | None: _Kind(bool | None, _structure_optional_bool, "copy"),
+    tuple[str, ...] | None: _Kind(tuple[str, ...] | None, _structure_optional_str_tuple, "copy"),
     Mapping[str, int]: _Kind(Any, _structure_int_mapping, "hook"),
     Mapping[str, int] | None: _Kind(Any, _structure_optional_int_mapping, "hook"),
 }

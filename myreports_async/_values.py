@@ -27,7 +27,7 @@ import msgspec
 
 from ._errors import DecodeError
 
-__all__ = ["JSON_ERRORS", "error_message", "loads", "parse_datetime", "parse_json"]
+__all__ = ["JSON_ERRORS", "dumps", "error_message", "loads", "parse_datetime", "parse_json"]
 
 _R = TypeVar("_R", bound=attrs.AttrsInstance)
 _V = TypeVar("_V")
@@ -45,6 +45,15 @@ _UNTYPED = msgspec.json.Decoder(float_hook=Decimal)
 JSON_ERRORS = (msgspec.DecodeError, RecursionError)
 """What :func:`parse_json` raises on bytes that are not one JSON value (or nest deeper
 than Python's recursion limit)."""
+
+
+# Decimals go out as JSON numbers, as written (Rule 1 the other way round).
+_ENCODER = msgspec.json.Encoder(decimal_format="number")
+
+
+def dumps(value: object) -> bytes:
+    """A request body: ``value`` as JSON (``TypeError`` for what JSON cannot hold)."""
+    return _ENCODER.encode(value)
 
 
 def parse_json(raw: bytes) -> Any:
@@ -281,6 +290,12 @@ def _structure_str_tuple(value: object) -> tuple[str, ...]:
     if type(value) is not list:
         raise _InvalidValue(_expected("an array", value))
     return tuple([_check_value(item, _structure_str, index) for index, item in enumerate(value)])
+
+
+def _structure_optional_str_tuple(value: object) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    return _structure_str_tuple(value)
 
 
 def _named_values_hook(value_hook: Callable[[Any], _V]) -> Callable[[Any], Mapping[str, _V]]:
