@@ -197,6 +197,10 @@ class _RecordCodec(Generic[_R]):
             key, alias = _RENAMES.get((cls, attribute.name), (_camel_case(attribute.name), None))
             fields.append(_Field(attribute.name, key, alias, kind, attribute.default))
         self.fields = tuple(fields)
+        # An optional field's second spelling is a trap: a value under it fails the
+        # typed route (only UNSET is allowed, which JSON cannot write), so the slow
+        # route reads it, instead of the field being taken as absent.
+        traps = {f"_{f.attribute}_alias": f.alias for f in fields if f.alias and not f.required}
         self.wire: type[msgspec.Struct] = msgspec.defstruct(
             f"_{cls.__name__}Wire",
             [
@@ -206,8 +210,9 @@ class _RecordCodec(Generic[_R]):
                 # the generated loop can tell "absent" from a value to read.
                 else (f.attribute, f.kind.wire, f.default)
                 for f in fields
-            ],
-            rename={f.attribute: f.key for f in fields},
+            ]
+            + [(trap, msgspec.UnsetType, msgspec.UNSET) for trap in traps],
+            rename={**{f.attribute: f.key for f in fields}, **traps},
             # Tracked by the garbage collector (msgspec's default) on purpose: each
             # record built then frees its struct, so building a page leaves the
             # collector's allocation count where decoding left it (see the loop below).
