@@ -208,7 +208,8 @@ def test_created_pbx_keeps_its_type_and_hides_its_key_from_repr(examples: Path) 
         "12345",
     )
     assert pbx.api_key == "ABCDEF"
-    assert "ABCDEF" not in repr(pbx) and "ABCDEF" not in str(pbx)
+    assert "ABCDEF" not in repr(pbx)
+    assert "ABCDEF" not in str(pbx)
     secret = PbxConnection(id="p", license_key="licence-key-123")
     assert "licence-key-123" not in repr(secret)
 
@@ -221,7 +222,10 @@ def test_unknown_pbx_type_stays_readable() -> None:
 def test_pbx_instance_lookup(examples: Path) -> None:
     found = PBX_INSTANCES.single(payload(examples, "pbx-instance.exists.json"))
     assert found == PbxInstance(
-        exists=True, instance_id="{PBX_INSTANCE_ID}", id="{PBX_ID}", tenant_id="{CUSTOMER_TENANT_ID}"
+        exists=True,
+        instance_id="{PBX_INSTANCE_ID}",
+        id="{PBX_ID}",
+        tenant_id="{CUSTOMER_TENANT_ID}",
     )
     absent = PBX_INSTANCES.single(single({"exists": False, "instanceId": "x"}))
     assert (absent.exists, absent.id) == (False, None)
