@@ -22,7 +22,7 @@ from ._enterprise_codec import (
     USERS,
 )
 from ._enterprise_models import Account, AccountMetrics, Customer, PbxConnection, User
-from ._resources import Collection
+from ._resources import Collection, create_fields
 from ._session import ApiSession
 
 __all__ = ["Accounts", "Customers", "PbxConnections", "Users"]
@@ -63,15 +63,7 @@ class Accounts(Collection[Account]):
         leaves it unsure whether the account was made, it raises saying so, and is not
         repeated: list the accounts and look for ``reference`` before trying again.
         """
-        fields = {
-            "name": name,
-            "description": description,
-            "reference": reference,
-            "enabled": enabled,
-            "timezone": timezone,
-            "country_code": country_code,
-        }
-        return await self._create(fields, accept_charges)
+        return await self._create(create_fields(locals()), accept_charges)
 
     async def update(
         self, account_id: str, changes: Mapping[str, object], *, accept_charges: bool = False
@@ -152,20 +144,8 @@ class Customers(Collection[Customer]):
         unsure failures as for :meth:`Accounts.create`: after one, list the customers
         with ``filter=reference`` before trying again.
         """
-        fields = {
-            "name": name,
-            "description": description,
-            "reference": reference,
-            "enabled": enabled,
-            "timezone": timezone,
-            "country_code": country_code,
-            "tenant_profile_type": tenant_profile_type,
-            "trial_duration": trial_duration,
-            "features": None if features is None else dict(features),
-            "sync_acd_agent_with_pbx": sync_acd_agent_with_pbx,
-            "send_new_user_email": send_new_user_email,
-            "send_connect_welcome_email": send_connect_welcome_email,
-        }
+        fields = create_fields(locals())
+        fields["features"] = None if features is None else dict(features)
         return await self._create(fields, accept_charges)
 
     async def update(
@@ -311,17 +291,8 @@ class PbxConnections(Collection[PbxConnection]):
         """
         if not isinstance(profile, str) or not profile:
             raise ValueError("profile must name the PBX type, e.g. 'KazooPbxConnectionProfile'")
-        fields = {
-            "type": profile,
-            "name": name,
-            "host_rest": host_rest,
-            "host_websocket": host_websocket,
-            "account_id": account_id,
-            "api_key": api_key,
-            "license_key": license_key,
-            "country_code": country_code,
-            "monitor_sub_accounts": monitor_sub_accounts,
-        }
+        fields = create_fields(locals())
+        fields["type"] = fields.pop("profile")
         return await self._create(fields, accept_charges)
 
     async def update(

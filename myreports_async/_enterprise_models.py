@@ -33,14 +33,8 @@ _NO_COUNTS: Mapping[str, int] = MappingProxyType({})
 
 
 @attrs.frozen
-class Account:
-    """A reseller account (tenant) of the enterprise.
-
-    Example::
-
-        async for account in client.accounts.iter():
-            print(account.id, account.name, account.reference)
-    """
+class _Tenant:
+    """The fields an account and a customer tenant share."""
 
     id: str
     name: str | None = None
@@ -54,8 +48,21 @@ class Account:
 
 
 @attrs.frozen
-class Customer:
-    """A customer tenant of a reseller account.
+class Account(_Tenant):
+    """A reseller account (tenant) of the enterprise: ``id``, ``name``, ``description``,
+    ``reference`` (the service provider's own), ``enabled``, ``parent_tenant_id`` (the
+    enterprise), ``date_created``, ``timezone`` (IANA) and ``country_code`` (ISO 3166).
+
+    Example::
+
+        async for account in client.accounts.iter():
+            print(account.id, account.name, account.reference)
+    """
+
+
+@attrs.frozen
+class Customer(_Tenant):
+    """A customer tenant of a reseller account: an account's fields, and its own.
 
     ``reference`` is the service provider's own reference (what an ERP knows the
     customer by). ``trial_duration`` is the number of trial days (0: not on trial);
@@ -68,15 +75,6 @@ class Customer:
             print(customer.id, customer.reference)
     """
 
-    id: str
-    name: str | None = None
-    description: str | None = None
-    reference: str | None = None
-    enabled: bool | None = None
-    parent_tenant_id: str | None = None
-    date_created: datetime | None = None
-    timezone: str | None = None
-    country_code: str | None = None
     tenant_profile_type: str | None = None
     trial_duration: int | None = None
     features: Mapping[str, int] | None = None

@@ -91,6 +91,8 @@ def _mutable_twin(cls: type) -> type | None:
         return None
     names = tuple(attribute.name for attribute in attrs.fields(cls))
     base = cls.__base__ or object
+    if attrs.has(base):  # fields inherited from a record: its slots and __init__ are its own
+        return None
     twin = type(f"_{cls.__name__}Twin", (base,), {"__slots__": names})
     trial: Any = twin()
     for name in names:

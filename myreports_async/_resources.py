@@ -32,7 +32,7 @@ from ._paging import Listing
 from ._session import ApiSession
 from ._validate import validate_paging
 
-__all__ = ["Collection"]
+__all__ = ["Collection", "create_fields"]
 
 _ACCEPT_CHARGES: Final = {"accept-charges": "true"}
 
@@ -42,6 +42,17 @@ def _charges(accept_charges: object) -> Mapping[str, str] | None:
     if not isinstance(accept_charges, bool):
         raise TypeError("accept_charges must be True or False")
     return _ACCEPT_CHARGES if accept_charges else None
+
+
+# A create's arguments that are not fields of the record.
+_NOT_FIELDS: Final = frozenset({"self", "accept_charges"})
+
+
+def create_fields(arguments: Mapping[str, object]) -> dict[str, object]:
+    """A create method's fields, from its ``locals()`` taken first thing: each keyword
+    argument of a create is a field of its record, under the record's own name (the
+    codec maps it to the JSON key), except ``accept_charges``."""
+    return {name: value for name, value in arguments.items() if name not in _NOT_FIELDS}
 
 
 _Record = Account | Customer | User | PbxConnection
