@@ -30,8 +30,8 @@ Rule 3 (POST is repeated only when the service cannot have acted): a POST (a cre
         was sent, or another 5xx, may come after the record was made, and a repeat
         would make a second one. It raises at once (``TransportError``,
         ``ServerError``) saying the write may have been applied and how to check.
-        aiohttp itself only re-sends idempotent methods on a stale pooled connection,
-        never a POST or a PATCH.
+        aiohttp itself only re-sends idempotent methods after a dropped connection,
+        never a POST or a PATCH (and a DELETE not either: ``_http``, Rule 6).
 Rule 4 (PATCH and DELETE are retried like reads): a PATCH of ``replace`` operations
         sets the same values however often it is applied, and a DELETE removes the
         same record, so repeating either after any transient failure is safe.

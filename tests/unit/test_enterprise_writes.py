@@ -330,7 +330,7 @@ async def test_create_after_refusals_only_says_nothing_about_maybe_applied(
 
 
 def test_aiohttp_never_resends_a_post_or_patch_on_its_own() -> None:
-    # aiohttp repeats a request on a stale pooled connection only for these methods.
+    # aiohttp repeats a request after a dropped connection only for these methods.
     assert "POST" not in aiohttp.client.IDEMPOTENT_METHODS
     assert "PATCH" not in aiohttp.client.IDEMPOTENT_METHODS
 
