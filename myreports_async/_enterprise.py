@@ -8,7 +8,6 @@ metrics, the activation e-mail); the rules they share are in ``_resources``.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Mapping, Sequence
-from typing import Final
 
 from yarl import URL
 
@@ -241,11 +240,6 @@ class Users(Collection[User]):
         two e-mails).
         """
         await self._http.send_json("POST", self._item("user_id", user_id, "sendActivationEmail"))
-
-
-#: PBX connection profile types the service documents (``PbxConnection.type``).
-KAZOO: Final = "KazooPbxConnectionProfile"
-THREE_CX: Final = "ThreeCxConnectionProfile"
 
 
 class PbxConnections(Collection[PbxConnection]):
