@@ -25,6 +25,11 @@ Rule 4 (proxies): a connection that creates its own session takes ``HTTPS_PROXY`
 Rule 5 (the log): each attempt is one DEBUG record on ``myreports_async.http`` (method,
         URL without secrets, status or failure, duration, attempt number); each retry
         one INFO record there, marked ``retry=True``. Never a header, never a body.
+Rule 6 (no hidden repeat of a write): aiohttp re-sends an idempotent request (GET,
+        DELETE) once by itself when the connection drops before the answer. A GET may
+        be repeated anyway, but a DELETE's repeat decides what a 404 means
+        (``_session``, Rule 5), so for every method but GET a per-request middleware
+        stops aiohttp's own repeat and hands the failure to the one retry loop.
 
 aiohttp is imported here, in :mod:`._transport` (its error table and body readers) and
 in :mod:`._login` (the loopback listener of the sign-in), nowhere else outside
@@ -177,7 +182,7 @@ class HttpConnection:
         message_of: Callable[[bytes], str | None],
         headers: Mapping[str, str] | None = None,
         params: Mapping[str, str] | None = None,
-        data: Mapping[str, str] | None = None,
+        data: bytes | Mapping[str, str] | None = None,
         json: Any = None,
         allow_redirects: bool = True,
         error_body_limit: int = 64 * 1024,
@@ -186,8 +191,15 @@ class HttpConnection:
         proxy, proxy_headers = self._proxies.for_url(url) if self._proxies else (None, None)
         started = time.perf_counter()
         status: int | None = None
+        session = self.session()
+        # Rule 6; per-request middlewares replace the session's, so those go first.
+        middlewares = (
+            None
+            if method == "GET"
+            else (*getattr(session, "_middlewares", ()), _no_hidden_repeat())
+        )
         try:
-            async with self.session().request(
+            async with session.request(
                 method,
                 url,
                 params=params,
@@ -199,6 +211,7 @@ class HttpConnection:
                 ssl=self._ssl,
                 proxy=proxy,
                 proxy_headers=proxy_headers,
+                middlewares=middlewares,
             ) as resp:
                 status = resp.status
                 if 200 <= status < 300:
@@ -218,6 +231,26 @@ class HttpConnection:
             # A read-ahead request the listing no longer needs, or a caller that left.
             _log_attempt(method, shown, "cancelled", started)
             raise
+
+
+def _no_hidden_repeat() -> aiohttp.ClientMiddlewareType:
+    """A middleware for one request that lets aiohttp send it again only to follow a
+    redirect, never after a dropped connection (Rule 6): the drop is raised instead."""
+    dropped: BaseException | None = None
+
+    async def middleware(
+        request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+    ) -> aiohttp.ClientResponse:
+        nonlocal dropped
+        if dropped is not None:
+            raise dropped  # aiohttp's own repeat: the retry loop decides instead
+        try:
+            return await handler(request)
+        except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError) as exc:
+            dropped = exc
+            raise
+
+    return middleware
 
 
 def _log_attempt(method: str, shown: tuple[str, int], result: str, started: float) -> None:
