@@ -27,6 +27,8 @@ from ._credentials import (
     default_token_store,
 )
 from ._local import demo, fake_server, login
+from ._tenants import LISTINGS
+from ._writes import WRITES
 from ._run import exit_codes_text
 from ._setup import GlobalOptions, configure_logging
 
@@ -186,7 +188,7 @@ def cli(
     )
 
 
-for _command in (invoices, invoice, summary, detail, login, demo, fake_server):
+for _command in (invoices, invoice, summary, detail, *LISTINGS, *WRITES, login, demo, fake_server):
     cli.add_command(_command)
 
 
