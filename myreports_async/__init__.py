@@ -16,6 +16,17 @@ Example::
 from ._auth import StaticToken, TokenProvider, TokenSet
 from ._client import MyReportsClient
 from ._concurrency import RateLimiter
+from ._enterprise import Accounts, Customers, PbxConnections, Users
+from ._enterprise_models import (
+    Account,
+    AccountMetrics,
+    Customer,
+    CustomerMetrics,
+    PbxConnection,
+    PbxInstance,
+    PbxProfile,
+    User,
+)
 from ._errors import (
     APIError,
     AuthenticationError,
@@ -23,6 +34,7 @@ from ._errors import (
     DecodeError,
     MyReportsError,
     NotFoundError,
+    PaymentRequiredError,
     PermissionDeniedError,
     RateLimitError,
     ServerError,
@@ -37,8 +49,14 @@ from ._version import __version__
 
 __all__ = [
     "APIError",
+    "Account",
+    "AccountMetrics",
+    "Accounts",
     "AuthenticationError",
     "BadRequestError",
+    "Customer",
+    "CustomerMetrics",
+    "Customers",
     "DecodeError",
     "FileTokenStore",
     "Invoice",
@@ -48,6 +66,11 @@ __all__ = [
     "MyReportsError",
     "NotFoundError",
     "Page",
+    "PaymentRequiredError",
+    "PbxConnection",
+    "PbxConnections",
+    "PbxInstance",
+    "PbxProfile",
     "PermissionDeniedError",
     "RateLimitError",
     "RateLimiter",
@@ -60,6 +83,8 @@ __all__ = [
     "TokenSet",
     "TokenStore",
     "TransportError",
+    "User",
+    "Users",
     "__version__",
     "authorize_with_browser",
 ]

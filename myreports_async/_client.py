@@ -8,17 +8,20 @@ from collections.abc import AsyncGenerator, Callable
 from types import TracebackType
 from typing import BinaryIO
 
-from . import _downloads, _protocol
+from . import _downloads, _enterprise, _protocol
 from ._auth import StaticToken, TokenProvider
 from ._codec import decode_invoice, decode_invoice_page
 from ._concurrency import RateLimiter
+from ._enterprise import Accounts, Customers, PbxConnections, Users
+from ._enterprise_codec import PBX_INSTANCES
+from ._enterprise_models import PbxInstance
 from ._http import ClientSession
 from ._models import Invoice, InvoiceDetail, InvoiceItem, Page, ResumePoint
 from ._paging import Listing
 from ._retry import RetryPolicy
 from ._session import DEFAULT_MAX_JSON_BYTES, ApiSession
 from ._transport import check_http_options
-from ._validate import check_limit
+from ._validate import check_limit, check_secret
 from ._zip_member import DEFAULT_MAX_DETAIL_JSON_BYTES
 
 __all__ = ["MyReportsClient"]
@@ -335,3 +338,74 @@ class MyReportsClient:
         """
         url = _protocol.invoice_url(self._api_root, invoice_id, "detail")
         return _downloads.iter_items(self._http, url, max_json_bytes=self._max_detail_json_bytes)
+
+    # -- Enterprise resources ------------------------------------------------------
+
+    @property
+    def accounts(self) -> Accounts:
+        """The enterprise's reseller accounts (:class:`Accounts`).
+
+        Example::
+
+            async for account in client.accounts.iter():
+                print(account.id, account.reference)
+        """
+        return _enterprise.accounts(self._http, self._api_root)
+
+    def account_users(self, account_id: str) -> Users:
+        """The users of a reseller account (:class:`Users`); the id is checked here
+        (``ValueError``), before any request.
+
+        Example::
+
+            user = await client.account_users(account_id).get(user_id)
+        """
+        return _enterprise.account_users(self._http, self._api_root, account_id)
+
+    def customers(self, account_id: str) -> Customers:
+        """The customers of a reseller account (:class:`Customers`).
+
+        Example::
+
+            async for customer in client.customers(account_id).iter(filter="ERP-1042"):
+                print(customer.id, customer.name)
+        """
+        return _enterprise.customers(self._http, self._api_root, account_id)
+
+    def customer_users(self, account_id: str, customer_id: str) -> Users:
+        """The users of a customer (:class:`Users`).
+
+        Example::
+
+            async for user in client.customer_users(account_id, customer_id).iter():
+                print(user.email)
+        """
+        return _enterprise.customer_users(self._http, self._api_root, account_id, customer_id)
+
+    def pbx_connections(self, account_id: str, customer_id: str) -> PbxConnections:
+        """The PBX connections of a customer (:class:`PbxConnections`).
+
+        Example::
+
+            await client.pbx_connections(account_id, customer_id).update(pbx_id, {"enabled": False})
+        """
+        return _enterprise.pbx_connections(self._http, self._api_root, account_id, customer_id)
+
+    async def pbx_instance(self, instance_id: str) -> PbxInstance:
+        """Whether a PBX instance (a Kazoo account id, a Microsoft tenant id, a 3CX
+        licence key) is already connected to a customer tenant, anywhere.
+
+        The id travels in the query; it is masked in logs and error messages, since a 3CX
+        licence key is a secret.
+
+        Example::
+
+            found = await client.pbx_instance(kazoo_account_id)
+            if found.exists:
+                print("already connected to", found.tenant_id)
+        """
+        instance_id = check_secret(instance_id, name="instance_id")
+        url = _protocol.enterprise_url(self._api_root, "pbxs")
+        params = {"instanceId": instance_id}
+        body = await self._http.get_bytes(url, params=params)
+        return PBX_INSTANCES.single(body, url=_protocol.redact_url(url.update_query(params)))

@@ -12,7 +12,7 @@ Rule 1: numbers are read as their literal text (``_values``, Rule 1), so money k
 scale the service wrote (``17.50`` -> ``Decimal("17.50")``) and every digit.
 
 Rule 2: the common case pays nothing for error paths. A body is decoded once, typed, in
-C; a generated loop (:func:`_compile_converter`) turns the result into records. Only
+C; a generated loop (``_record_builder``) turns the result into records. Only
 when that fails is the body parsed again, untyped, and read field by field with the
 strict hooks, which name the first bad JSON path (``data[3].invoiceValue``) or accept a
 second spelling of a key (``invoiceId`` for ``invoiceid``).
@@ -23,7 +23,7 @@ Rule 3: the value readers of ``_values`` are strict, and datetimes timezone-awar
 from __future__ import annotations
 
 import typing
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
@@ -31,10 +31,11 @@ from typing import Any, Generic, TypeVar
 import attrs
 import msgspec
 
+from ._enterprise_models import Customer, PbxConnection
 from ._errors import DecodeError
 from ._models import Invoice, InvoiceDetail, InvoiceItem, Page
+from ._record_builder import compile_converter
 from ._values import (
-    _DATETIME_CACHE,
     _SHAPE_ERRORS,
     JSON_ERRORS,
     _check_value,
@@ -45,10 +46,15 @@ from ._values import (
     _structure_datetime,
     _structure_decimal,
     _structure_int,
+    _structure_int_mapping,
+    _structure_optional_bool,
     _structure_optional_datetime,
     _structure_optional_decimal,
     _structure_optional_int,
+    _structure_optional_int_mapping,
+    _structure_optional_int_or_digits,
     _structure_optional_str,
+    _structure_optional_str_tuple,
     _structure_str,
     _structure_str_tuple,
     error_message,
@@ -59,6 +65,7 @@ from ._values import (
 
 __all__ = [
     "JSON_ERRORS",
+    "Envelopes",
     "decode_invoice",
     "decode_invoice_detail",
     "decode_invoice_page",
@@ -112,6 +119,18 @@ _KINDS: dict[object, _Kind] = {
     tuple[str, ...]: _Kind(tuple[str, ...], _structure_str_tuple, "copy"),
     Mapping[str, str]: _Kind(Any, _named_values_hook(_structure_str), "hook"),
     Mapping[str, Decimal]: _Kind(Any, _named_values_hook(_structure_decimal), "hook"),
+    # The Enterprise records' (_enterprise_models): "true" read as a boolean, as the
+    # service's own examples write it; counts per role or feature as a JSON object.
+    bool | None: _Kind(bool | None, _structure_optional_bool, "copy"),
+    tuple[str, ...] | None: _Kind(tuple[str, ...] | None, _structure_optional_str_tuple, "copy"),
+    Mapping[str, int]: _Kind(Any, _structure_int_mapping, "hook"),
+    Mapping[str, int] | None: _Kind(Any, _structure_optional_int_mapping, "hook"),
+}
+
+# Fields read otherwise than their annotation says: the documented quirks of one field.
+_FIELD_KINDS: dict[tuple[type, str], _Kind] = {
+    # The Create Customer example sends "trialduration": "0", a string.
+    (Customer, "trial_duration"): _Kind(int | None, _structure_optional_int_or_digits, "copy"),
 }
 
 # The JSON keys that are not the attribute's name in camelCase, each with a second
@@ -120,6 +139,8 @@ _RENAMES: dict[tuple[type, str], tuple[str, str | None]] = {
     (Invoice, "invoice_id"): ("invoiceid", "invoiceId"),  # sic: the list payload's spelling
     (InvoiceDetail, "invoice_id"): ("invoiceId", "invoiceid"),
     (InvoiceDetail, "items"): ("invoiceItems", None),
+    (PbxConnection, "type"): ("_type", None),
+    (Customer, "trial_duration"): ("trialDuration", "trialduration"),  # sic: the example's
 }
 
 
@@ -146,6 +167,10 @@ class _Field:
 # --- records -----------------------------------------------------------------------
 
 
+# Every record type the codec reads, and its table (for json_keys).
+_CODECS: dict[type, _RecordCodec[Any]] = {}
+
+
 class _RecordCodec(Generic[_R]):
     """The JSON mapping of one record type, and everything derived from it.
 
@@ -162,12 +187,20 @@ class _RecordCodec(Generic[_R]):
         fields: list[_Field] = []
         for attribute in attrs.fields(cls):
             hint = hints[attribute.name]
-            kind = _KINDS.get(hint) or _record_tuple_kind(hint, nested or {})
+            kind = (
+                _FIELD_KINDS.get((cls, attribute.name))
+                or _KINDS.get(hint)
+                or _record_tuple_kind(hint, nested or {})
+            )
             if kind is None:
                 raise TypeError(f"no JSON reading for {cls.__name__}.{attribute.name}")
             key, alias = _RENAMES.get((cls, attribute.name), (_camel_case(attribute.name), None))
             fields.append(_Field(attribute.name, key, alias, kind, attribute.default))
         self.fields = tuple(fields)
+        # An optional field's second spelling is a trap: a value under it fails the
+        # typed route (only UNSET is allowed, which JSON cannot write), so the slow
+        # route reads it, instead of the field being taken as absent.
+        traps = {f"_{f.attribute}_alias": f.alias for f in fields if f.alias and not f.required}
         self.wire: type[msgspec.Struct] = msgspec.defstruct(
             f"_{cls.__name__}Wire",
             [
@@ -177,15 +210,17 @@ class _RecordCodec(Generic[_R]):
                 # the generated loop can tell "absent" from a value to read.
                 else (f.attribute, f.kind.wire, f.default)
                 for f in fields
-            ],
-            rename={f.attribute: f.key for f in fields},
+            ]
+            + [(trap, msgspec.UnsetType, msgspec.UNSET) for trap in traps],
+            rename={**{f.attribute: f.key for f in fields}, **traps},
             # Tracked by the garbage collector (msgspec's default) on purpose: each
             # record built then frees its struct, so building a page leaves the
             # collector's allocation count where decoding left it (see the loop below).
         )
-        self.convert_list: Callable[[list[Any]], tuple[_R, ...]] = _compile_converter(
+        self.convert_list: Callable[[list[Any]], tuple[_R, ...]] = compile_converter(
             cls, self.fields
         )
+        _CODECS[cls] = self
 
     def structure(self, obj: object) -> _R:
         """One record from an untyped JSON object; errors are relative to the object."""
@@ -234,90 +269,6 @@ def _record_tuple_kind(hint: object, nested: Mapping[type, _RecordCodec[Any]]) -
     return _Kind(wire, codec.structure_list, "hook", codec.convert_list)
 
 
-def _compile_converter(cls: type[_R], fields: Sequence[_Field]) -> Callable[[list[Any]], Any]:
-    """The loop that turns a list of wire structs into records, generated from the table.
-
-    Each struct is replaced by its record in place: a page never holds both, and each
-    record allocated is a struct freed, which keeps the garbage collector's allocation
-    count flat while a page is built (young records are then not swept along into the
-    older generations, whose collections are the expensive ones).
-
-    Records are built through a mutable twin class with the same slots (plain attribute
-    stores), whose objects then become ``cls`` by a class switch: several times cheaper
-    than the attrs ``__init__`` of a frozen class (an ``object.__setattr__`` call a
-    field). That is only the same object when ``__init__`` does nothing but store the
-    fields, and Python only allows the switch between identical layouts (on 3.10 and 3.11,
-    ``__weakref__`` must come from a base: ``_models._WeakRefSlot``). Any class that
-    validates, converts, has an init hook, or whose layout Python refuses (tried once,
-    here) is built by calling ``cls`` instead.
-
-    A value the loop cannot take as it is goes through its hook, which raises
-    :class:`_InvalidValue`; the caller then reads the body again the slow way (Rule 2).
-    """
-    namespace: dict[str, Any] = {"_cls": cls, "_Decimal": Decimal, "_date": _DATETIME_CACHE.get}
-    # Per field: the statements before, and the expression of its value.
-    reads: list[tuple[list[str], str]] = []
-    for number, field in enumerate(fields):
-        hook, default = f"_hook{number}", f"_default{number}"
-        namespace[hook] = field.kind.wire_hook or field.kind.hook
-        namespace[default] = field.default
-        value = f"s.{field.attribute}"
-        fast = field.kind.fast
-        if fast == "copy":
-            reads.append(([], value))
-        elif fast == "money":
-            reads.append(([f"v = {value}"], f"v if type(v) is _Decimal else {hook}(v)"))
-        elif fast == "datetime":
-            reads.append(([f"v = {value}"], f"_date(v) or {hook}(v)"))
-        elif field.required:
-            reads.append(([], f"{hook}({value})"))
-        else:
-            reads.append(([f"v = {value}"], f"v if v is {default} else {hook}(v)"))
-    lines = []
-    twin = _mutable_twin(cls)
-    if twin is None:
-        for number, (before, expression) in enumerate(reads):
-            lines += [*before, f"f{number} = {expression}"]
-        lines.append(f"wires[i] = _cls({', '.join(f'f{n}' for n in range(len(fields)))})")
-    else:
-        namespace["_Twin"] = twin
-        lines.append("r = _Twin()")
-        for field, (before, expression) in zip(fields, reads, strict=True):
-            lines += [*before, f"r.{field.attribute} = {expression}"]
-        lines += ["r.__class__ = _cls", "wires[i] = r"]
-    body = "\n".join(f"        {line}" for line in lines)
-    source = (
-        f"def convert_{cls.__name__}(wires):\n"
-        f"    for i, s in enumerate(wires):\n{body}\n"
-        f"    return tuple(wires)\n"
-    )
-    exec(compile(source, f"<{cls.__name__} converter>", "exec"), namespace)  # noqa: S102 (our own text)
-    converter: Callable[[list[Any]], Any] = namespace[f"convert_{cls.__name__}"]
-    return converter
-
-
-def _mutable_twin(cls: type) -> type | None:
-    """A mutable class whose objects can become ``cls`` objects, or ``None`` (see above)."""
-    for attribute in attrs.fields(cls):
-        if attribute.validator is not None or attribute.converter is not None:
-            return None
-    if hasattr(cls, "__attrs_post_init__") or hasattr(cls, "__attrs_pre_init__"):
-        return None
-    names = tuple(attribute.name for attribute in attrs.fields(cls))
-    base = cls.__base__ or object
-    twin = type(f"_{cls.__name__}Twin", (base,), {"__slots__": names})
-    trial: Any = twin()
-    for name in names:
-        setattr(trial, name, name)
-    try:
-        trial.__class__ = cls
-    except TypeError:
-        return None
-    if attrs.astuple(trial, recurse=False) != names:  # the slots must line up
-        return None
-    return twin
-
-
 _INVOICE: _RecordCodec[Invoice] = _RecordCodec(Invoice)
 _INVOICE_ITEM: _RecordCodec[InvoiceItem] = _RecordCodec(InvoiceItem)
 _INVOICE_DETAIL: _RecordCodec[InvoiceDetail] = _RecordCodec(
@@ -327,48 +278,11 @@ _INVOICE_DETAIL: _RecordCodec[InvoiceDetail] = _RecordCodec(
 
 def json_keys(cls: type[attrs.AttrsInstance]) -> dict[str, str]:
     """``{attribute: JSON key}`` of a record type the codec reads."""
-    codecs: dict[type, _RecordCodec[Any]] = {
-        Invoice: _INVOICE,
-        InvoiceItem: _INVOICE_ITEM,
-        InvoiceDetail: _INVOICE_DETAIL,
-    }
-    codec = codecs[cls]
+    codec = _CODECS[cls]
     return {field.attribute: field.key for field in codec.fields}
 
 
 # --- typed decoders ----------------------------------------------------------------
-
-
-# The envelopes: a page's data and timestamp, a single invoice's data; other keys skipped.
-_PAGE_WIRE = msgspec.defstruct(
-    "_PageWire",
-    [("data", list.__class_getitem__(_INVOICE.wire)), ("timestamp", Any, None)],
-)
-_INVOICE_ENVELOPE_WIRE = msgspec.defstruct("_InvoiceEnvelopeWire", [("data", _INVOICE.wire)])
-
-_PAGE_DECODER = msgspec.json.Decoder(_PAGE_WIRE, float_hook=Decimal)
-_INVOICE_DECODER = msgspec.json.Decoder(_INVOICE_ENVELOPE_WIRE, float_hook=Decimal)
-_DETAIL_DECODER = msgspec.json.Decoder(_INVOICE_DETAIL.wire, float_hook=Decimal)
-
-
-# --- public-in-package entry points ------------------------------------------------
-
-
-def structure_invoice(obj: object, *, path: str = "") -> Invoice:
-    """One :class:`Invoice` from an untyped JSON object (exact numbers, see
-    :func:`parse_json`); ``path`` prefixes error paths."""
-    try:
-        return _INVOICE.structure(obj)
-    except _InvalidValue as exc:
-        raise exc.to_decode_error(path, None) from None
-
-
-def structure_invoice_item(obj: object, *, path: str = "") -> InvoiceItem:
-    """One :class:`InvoiceItem` from an untyped JSON object; ``path`` prefixes error paths."""
-    try:
-        return _INVOICE_ITEM.structure(obj)
-    except _InvalidValue as exc:
-        raise exc.to_decode_error(path, None) from None
 
 
 def _load_object(body: bytes, url: str | None) -> dict[str, object]:
@@ -392,32 +306,65 @@ def _not_json(exc: Exception, url: str | None) -> DecodeError:
     return DecodeError(f"response body is not valid JSON: {reason}", url=url)
 
 
-def decode_invoice_page(body: bytes, *, index: int, url: str | None = None) -> Page[Invoice]:
-    """A Get All page ``{"page_size": n, "data": [invoice, ...], "timestamp": ...}``.
+class Envelopes(Generic[_R]):
+    """The service's envelopes around one record type: a Get All page
+    ``{"page_size": n, "data": [record, ...], "timestamp": ...}`` and a single record
+    ``{"data": record, "status": "success", ...}``.
 
-    ``index`` is the requested page index, which the page records whatever the body says.
+    Only ``data`` and ``timestamp`` are read: ``page_size`` (a count, sometimes written
+    as a string) and ``page_index`` (often absent) say nothing the request did not.
     """
-    try:
-        wire: Any = _PAGE_DECODER.decode(body)
-        items = _INVOICE.convert_list(wire.data)
-        timestamp = wire.timestamp
-    except _SHAPE_ERRORS:
-        items, timestamp = _invoice_page_slowly(body, url)
-    except JSON_ERRORS as exc:
-        raise _not_json(exc, url) from None
-    return Page(index=index, items=items, timestamp=_page_timestamp(timestamp, url))
 
+    def __init__(self, codec: _RecordCodec[_R]) -> None:
+        self.codec = codec
+        name = codec.cls.__name__
+        page_wire = msgspec.defstruct(
+            f"_{name}PageWire",
+            [("data", list.__class_getitem__(codec.wire)), ("timestamp", Any, None)],
+        )
+        single_wire = msgspec.defstruct(f"_{name}EnvelopeWire", [("data", codec.wire)])
+        self._page_decoder = msgspec.json.Decoder(page_wire, float_hook=Decimal)
+        self._single_decoder = msgspec.json.Decoder(single_wire, float_hook=Decimal)
 
-def _invoice_page_slowly(body: bytes, url: str | None) -> tuple[tuple[Invoice, ...], object]:
-    envelope = _load_object(body, url)
-    data = _member(envelope, "data", url)
-    if type(data) is not list:
-        raise DecodeError(f"data: {_expected('an array', data)}", path="data", url=url)
-    try:
-        items = _INVOICE.structure_list(data)
-    except _InvalidValue as exc:
-        raise exc.to_decode_error("data", url) from None
-    return items, envelope.get("timestamp")
+    def page(self, body: bytes, *, index: int, url: str | None = None) -> Page[_R]:
+        """A Get All page; ``index`` is the requested page index, which the page records
+        whatever the body says."""
+        try:
+            wire: Any = self._page_decoder.decode(body)
+            items = self.codec.convert_list(wire.data)
+            timestamp = wire.timestamp
+        except _SHAPE_ERRORS:
+            items, timestamp = self._page_slowly(body, url)
+        except JSON_ERRORS as exc:
+            raise _not_json(exc, url) from None
+        return Page(index=index, items=items, timestamp=_page_timestamp(timestamp, url))
+
+    def _page_slowly(self, body: bytes, url: str | None) -> tuple[tuple[_R, ...], object]:
+        envelope = _load_object(body, url)
+        data = _member(envelope, "data", url)
+        if type(data) is not list:
+            raise DecodeError(f"data: {_expected('an array', data)}", path="data", url=url)
+        try:
+            items = self.codec.structure_list(data)
+        except _InvalidValue as exc:
+            raise exc.to_decode_error("data", url) from None
+        return items, envelope.get("timestamp")
+
+    def single(self, body: bytes, *, url: str | None = None) -> _R:
+        """A single record's envelope."""
+        try:
+            envelope: Any = self._single_decoder.decode(body)
+            record: _R = self.codec.convert_list([envelope.data])[0]
+            return record
+        except _SHAPE_ERRORS:
+            pass
+        except JSON_ERRORS as exc:
+            raise _not_json(exc, url) from None
+        data = _member(_load_object(body, url), "data", url)
+        try:
+            return self.codec.structure(data)
+        except _InvalidValue as exc:
+            raise exc.to_decode_error("data", url) from None
 
 
 def _page_timestamp(value: object, url: str | None) -> datetime | None:
@@ -435,21 +382,34 @@ def _page_timestamp(value: object, url: str | None) -> datetime | None:
         raise DecodeError(f"timestamp: {exc}", path="timestamp", url=url) from None
 
 
-def decode_invoice(body: bytes, *, url: str | None = None) -> Invoice:
-    """A Get Invoice body ``{"data": invoice, "status": "success", ...}``."""
+_INVOICES: Envelopes[Invoice] = Envelopes(_INVOICE)
+_DETAIL_DECODER = msgspec.json.Decoder(_INVOICE_DETAIL.wire, float_hook=Decimal)
+
+
+# --- public-in-package entry points ------------------------------------------------
+
+
+def structure_invoice(obj: object, *, path: str = "") -> Invoice:
+    """One :class:`Invoice` from an untyped JSON object (exact numbers, see
+    :func:`parse_json`); ``path`` prefixes error paths."""
     try:
-        envelope: Any = _INVOICE_DECODER.decode(body)
-        record: Invoice = _INVOICE.convert_list([envelope.data])[0]
-        return record
-    except _SHAPE_ERRORS:
-        pass
-    except JSON_ERRORS as exc:
-        raise _not_json(exc, url) from None
-    data = _member(_load_object(body, url), "data", url)
-    try:
-        return _INVOICE.structure(data)
+        return _INVOICE.structure(obj)
     except _InvalidValue as exc:
-        raise exc.to_decode_error("data", url) from None
+        raise exc.to_decode_error(path, None) from None
+
+
+def structure_invoice_item(obj: object, *, path: str = "") -> InvoiceItem:
+    """One :class:`InvoiceItem` from an untyped JSON object; ``path`` prefixes error paths."""
+    try:
+        return _INVOICE_ITEM.structure(obj)
+    except _InvalidValue as exc:
+        raise exc.to_decode_error(path, None) from None
+
+
+#: A Get All billing page (see :meth:`Envelopes.page`).
+decode_invoice_page = _INVOICES.page
+#: A Get Invoice body ``{"data": invoice, "status": "success", ...}``.
+decode_invoice = _INVOICES.single
 
 
 def decode_invoice_detail(body: bytes, *, url: str | None = None) -> InvoiceDetail:

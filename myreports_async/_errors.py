@@ -8,6 +8,8 @@ Every error the client raises on purpose is a :class:`MyReportsError`::
     │   │                           endpoint that refuses the grant or the client
     │   ├── PermissionDeniedError   403
     │   ├── NotFoundError           404
+    │   ├── PaymentRequiredError    402: the request may incur charges and was not
+    │   │                           carried out (repeat it with accept_charges=True)
     │   ├── BadRequestError         400 and every other 4xx that is not retried
     │   ├── RateLimitError          429, after retries (or a Retry-After beyond the cap)
     │   └── ServerError             5xx, after retries
@@ -27,6 +29,7 @@ __all__ = [
     "DecodeError",
     "MyReportsError",
     "NotFoundError",
+    "PaymentRequiredError",
     "PermissionDeniedError",
     "RateLimitError",
     "ServerError",
@@ -92,6 +95,43 @@ class PermissionDeniedError(APIError):
 
 class NotFoundError(APIError):
     """HTTP 404: no such invoice (or resource)."""
+
+
+class PaymentRequiredError(APIError):
+    """HTTP 402: the request may incur charges, so the service did not carry it out.
+
+    The client never accepts charges on its own: repeat the call with
+    ``accept_charges=True`` (which sends the ``accept-charges: true`` header) to accept
+    them. A 402 is never retried.
+
+    Attributes:
+        echoed: what the service echoed back: the request's JSON body as the service
+            read it (parsed), with secrets such as API and licence keys masked; ``None``
+            when the answer was not JSON.
+
+    Example::
+
+        try:
+            account = await client.accounts.create(name="Acme")
+        except PaymentRequiredError:
+            if confirm("Creating an account may incur charges. Go ahead?"):
+                account = await client.accounts.create(name="Acme", accept_charges=True)
+    """
+
+    def __init__(
+        self, message: str, *, status: int = 402, url: str | None = None, echoed: object = None
+    ) -> None:
+        super().__init__(message, status=status, url=url)
+        self.echoed = echoed
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild_payment_required_error, (self.message, self.status, self.url, self.echoed))
+
+
+def _rebuild_payment_required_error(
+    message: str, status: int, url: str | None, echoed: object
+) -> PaymentRequiredError:
+    return PaymentRequiredError(message, status=status, url=url, echoed=echoed)
 
 
 class BadRequestError(APIError):

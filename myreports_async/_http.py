@@ -177,7 +177,7 @@ class HttpConnection:
         message_of: Callable[[bytes], str | None],
         headers: Mapping[str, str] | None = None,
         params: Mapping[str, str] | None = None,
-        data: Mapping[str, str] | None = None,
+        data: bytes | Mapping[str, str] | None = None,
         json: Any = None,
         allow_redirects: bool = True,
         error_body_limit: int = 64 * 1024,

@@ -31,7 +31,7 @@ class _WeakRefSlot:
     attrs would add ``__weakref__`` after the fields; declared here instead, the slots a
     record adds are its fields alone. The codec builds these records through a mutable
     class with the same slots on the same base and then switches them to the record
-    class (``_codec._compile_converter``); Python 3.10 and 3.11 only allow that change of
+    class (``_record_builder.compile_converter``); Python 3.10 and 3.11 only allow that change of
     class when the two layouts differ in nothing but the class.
     """
 

@@ -23,6 +23,14 @@ Rule 4: no work per record beyond handing it out and reading its id: the ids com
         as much again), they are compared as sets, and a page with nothing dropped is
         handed out as the paginator decoded it.
 
+Rule 5: a listing of a collection the service does not page (its users, its PBX
+        connections: no paging is documented for them) ends when a page repeats the
+        page before it in full (``ends_on_repeat``). A service that ignores ``pageIndex``
+        answers every page with the whole collection; Rule 1 would drop each repeat, and
+        the listing would ask for the next page forever. A page with the very same ids
+        as the one before it, in a paged collection, can only come from inserts of
+        exactly a page while listing, so nothing is lost where the rule is on.
+
 Every generator here drops its page (``del page``) before it waits for the next, for
 the reason given in ``_paginate``'s Rule 4.
 """
@@ -104,6 +112,7 @@ class Listing(Generic[T]):
         page_size: the page size the requests use (stored in resume points).
         page_ids: the ids of a page's records, for Rule 1 (see :data:`PageIds`).
         noun: what a record is called in the drift warning, e.g. ``"invoice"``.
+        ends_on_repeat: end the listing at a page that repeats the previous one (Rule 5).
     """
 
     fetch_page: FetchPage[bytes]
@@ -111,6 +120,7 @@ class Listing(Generic[T]):
     page_size: int
     page_ids: PageIds[T]
     noun: str
+    ends_on_repeat: bool = False
 
     def pages(self, *, start_page: int, prefetch: int) -> AsyncGenerator[Page[T], None]:
         """Every page from ``start_page`` on that still has records after Rule 1."""
@@ -148,9 +158,32 @@ class Listing(Generic[T]):
         return resume.page_index, resume.offset
 
     def _read_ahead(self, start_page: int, prefetch: int) -> AsyncGenerator[Page[T], None]:
-        return read_ahead_pages(
-            self.fetch_page, self.decode_page, start_page=start_page, prefetch=prefetch
-        )
+        decode = self._ending_on_repeat() if self.ends_on_repeat else self.decode_page
+        return read_ahead_pages(self.fetch_page, decode, start_page=start_page, prefetch=prefetch)
+
+    def _ending_on_repeat(self) -> DecodePage[bytes, T]:
+        """``decode_page`` that decodes a repeat of the previous page as empty (Rule 5),
+        which ends the stream (``_paginate``, Rule 1). Pages are decoded in order."""
+        previous: frozenset[Hashable] = frozenset()
+
+        def decode(index: int, raw: bytes) -> Page[T]:
+            nonlocal previous
+            page = self.decode_page(index, raw)
+            ids = self.page_ids(page.items)
+            current = frozenset(ids)
+            if ids and len(ids) == len(previous) and current == previous:
+                logger.info(
+                    "page %d repeats page %d in full: the service does not page %ss; "
+                    "the listing is complete",
+                    index,
+                    index - 1,
+                    self.noun,
+                )
+                return attrs.evolve(page, items=())
+            previous = current
+            return page
+
+        return decode
 
     async def _pages(self, start_page: int, prefetch: int) -> AsyncGenerator[Page[T], None]:
         drift = BoundaryDuplicates(self.page_ids, noun=self.noun)

@@ -5,6 +5,12 @@ Rule 2: an invoice id travels as exactly one percent-encoded path segment.
 Rule 3: a listing ends only when the server has shown there is nothing more
         (see :func:`page_ends_stream`).
 Rule 4: the HTTP status alone picks the exception class (see ``_STATUS_ERRORS``).
+Rule 5: a secret never shows: a query parameter that carries one (``instanceId`` is a
+        3CX licence key) is masked in the URL that logs and errors show, and so is a
+        secret key (``apiKey``, ``licenseKey``) in a body the service echoes back (a
+        402 echoes the request).
+Rule 6: an Enterprise path is fixed words and ids in turn; each id is one checked,
+        percent-encoded segment (as Rule 2), named after its argument in errors.
 """
 
 from __future__ import annotations
@@ -22,11 +28,13 @@ from ._errors import (
     AuthenticationError,
     BadRequestError,
     NotFoundError,
+    PaymentRequiredError,
     PermissionDeniedError,
     RateLimitError,
     ServerError,
 )
-from ._validate import check_credential_url, validate_invoice_id
+from ._validate import check_credential_url, check_path_id, validate_invoice_id
+from ._values import JSON_ERRORS, parse_json
 
 API_PREFIX: Final = "api/v1.0"
 BILLING_RESOURCE: Final = "billingdata"
@@ -80,6 +88,19 @@ def billing_url(api_root: URL) -> URL:
     return api_root / BILLING_RESOURCE
 
 
+def enterprise_url(api_root: URL, *parts: str | tuple[str, object]) -> URL:
+    """An Enterprise path (Rule 6): a ``str`` part is a fixed word, a ``(name, id)`` part
+    an id checked as argument ``name``, e.g.
+    ``enterprise_url(root, "accounts", ("account_id", a), "users")``."""
+    url = api_root
+    for part in parts:
+        if isinstance(part, tuple):
+            name, value = part
+            part = check_path_id(value, name=name)
+        url = url / part  # yarl encodes the segment
+    return url
+
+
 # ---------------------------------------------------------------------------
 # Rule 3: paging
 
@@ -107,6 +128,7 @@ def page_ends_stream(page_length: int, largest_seen: int) -> bool:
 _STATUS_ERRORS: Final[Mapping[int, type[APIError]]] = {
     400: BadRequestError,
     401: AuthenticationError,
+    402: PaymentRequiredError,
     403: PermissionDeniedError,
     404: NotFoundError,
     429: RateLimitError,
@@ -123,13 +145,34 @@ def error_class_for_status(status: int) -> type[APIError]:
 
 
 def build_api_error(
-    status: int, message: str, *, url: str | None, retry_after: float | None = None
+    status: int,
+    message: str,
+    *,
+    url: str | None,
+    retry_after: float | None = None,
+    body: bytes = b"",
 ) -> APIError:
-    """The exception for a final error answer."""
+    """The exception for a final error answer (``body``: what the answer carried)."""
     cls = error_class_for_status(status)
     if cls is RateLimitError:
         return RateLimitError(message, status=status, url=url, retry_after=retry_after)
+    if cls is PaymentRequiredError:
+        return PaymentRequiredError(
+            f"{message}: the request may incur charges and was not carried out; "
+            "repeat it with accept_charges=True to accept them",
+            status=status,
+            url=url,
+            echoed=_echoed(body),
+        )
     return cls(message, status=status, url=url)
+
+
+def _echoed(body: bytes) -> object:
+    """A 402's echo of the request, parsed, with its secrets masked (Rule 5)."""
+    try:
+        return mask_secrets(parse_json(body))
+    except JSON_ERRORS:
+        return None
 
 
 def parse_retry_after(value: str | None, *, now: datetime) -> float | None:
@@ -161,6 +204,31 @@ def parse_retry_after(value: str | None, *, now: datetime) -> float | None:
     return max(0.0, (when - now).total_seconds())
 
 
+# ---------------------------------------------------------------------------
+# Rule 5: secrets
+
+#: JSON keys whose values are secrets (a PBX's API key, a 3CX licence key).
+SECRET_KEYS: Final = frozenset({"apiKey", "licenseKey", "password"})
+#: Query parameters whose values may be secrets (the instance of a 3CX PBX is its licence key).
+SECRET_QUERY_PARAMETERS: Final = frozenset({"instanceId"})
+MASK: Final = "***"
+
+
+def mask_secrets(value: object) -> object:
+    """A parsed JSON value with the value of every :data:`SECRET_KEYS` key masked."""
+    if isinstance(value, dict):
+        return {
+            key: MASK if key in SECRET_KEYS else mask_secrets(item) for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [mask_secrets(item) for item in value]
+    return value
+
+
 def redact_url(url: URL) -> str:
-    """The URL as shown in errors and logs: never with user info."""
-    return str(url.with_user(None)) if url.user or url.password else str(url)
+    """The URL as shown in errors and logs: never with user info or a secret parameter."""
+    if url.user or url.password:
+        url = url.with_user(None)
+    if url.query_string and not SECRET_QUERY_PARAMETERS.isdisjoint(url.query):
+        url = url.update_query({key: MASK for key in SECRET_QUERY_PARAMETERS if key in url.query})
+    return str(url)

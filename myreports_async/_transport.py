@@ -30,6 +30,7 @@ __all__ = [
     "body_length",
     "check_http_options",
     "describe_client_error",
+    "never_sent",
     "read_limited",
     "stream_body",
 ]
@@ -96,29 +97,45 @@ def describe_client_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def never_sent(exc: BaseException) -> bool:
+    """Whether a failure came before the request left this machine, so the service cannot
+    have acted on it: no connection could be made (refused, unreachable, a failed TLS
+    handshake, a proxy that would not connect) or making one timed out.
+
+    Anything else (a timeout waiting for the answer, a connection closed, reset or cut
+    once it was in use) may come after the service received the request.
+    """
+    return isinstance(exc, (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError))
+
+
 @attrs.frozen
 class TransportFailure:
-    """No usable answer: the connection failed, dropped or timed out."""
+    """No usable answer: the connection failed, dropped or timed out.
+
+    ``unsent``: the request never left (:func:`never_sent`), so a write was not applied.
+    """
 
     description: str
     cause: BaseException
     transient: bool
+    unsent: bool = False
 
     @classmethod
     def of(cls, exc: BaseException) -> TransportFailure:
-        """An aiohttp error or timeout: what it says, and whether a repeat may succeed."""
+        """An aiohttp error or timeout: what it says, whether a repeat may succeed, and
+        whether the request can have reached the service."""
         permanent = isinstance(exc, PERMANENT_CLIENT_ERRORS)
-        return cls(describe_client_error(exc), exc, transient=not permanent)
+        return cls(describe_client_error(exc), exc, transient=not permanent, unsent=never_sent(exc))
 
-    def to_error(self, *, failed: int, url: str, what: str = "") -> TransportError:
+    def to_error(self, *, failed: int, url: str, what: str = "", note: str = "") -> TransportError:
         """The :class:`TransportError` to raise after ``failed`` attempts to ``url``.
 
-        ``what`` prefixes the message (``"token request failed: "``). The aiohttp error
-        is kept as the cause, except a response error: its ``request_info`` holds the
-        request's headers, the bearer token among them.
+        ``what`` prefixes the message (``"token request failed: "``), ``note`` ends it.
+        The aiohttp error is kept as the cause, except a response error: its
+        ``request_info`` holds the request's headers, the bearer token among them.
         """
         attempts = f" (after {failed} attempts)" if failed > 1 else ""
-        error = TransportError(f"{what}{self.description}{attempts}: {url}", url=url)
+        error = TransportError(f"{what}{self.description}{attempts}: {url}{note}", url=url)
         if not isinstance(self.cause, aiohttp.ClientResponseError):
             error.__cause__ = self.cause
         error.__suppress_context__ = True

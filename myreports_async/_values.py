@@ -27,7 +27,7 @@ import msgspec
 
 from ._errors import DecodeError
 
-__all__ = ["JSON_ERRORS", "error_message", "loads", "parse_datetime", "parse_json"]
+__all__ = ["JSON_ERRORS", "dumps", "error_message", "loads", "parse_datetime", "parse_json"]
 
 _R = TypeVar("_R", bound=attrs.AttrsInstance)
 _V = TypeVar("_V")
@@ -45,6 +45,15 @@ _UNTYPED = msgspec.json.Decoder(float_hook=Decimal)
 JSON_ERRORS = (msgspec.DecodeError, RecursionError)
 """What :func:`parse_json` raises on bytes that are not one JSON value (or nest deeper
 than Python's recursion limit)."""
+
+
+# Decimals go out as JSON numbers, as written (Rule 1 the other way round).
+_ENCODER = msgspec.json.Encoder(decimal_format="number")
+
+
+def dumps(value: object) -> bytes:
+    """A request body: ``value`` as JSON (``TypeError`` for what JSON cannot hold)."""
+    return _ENCODER.encode(value)
 
 
 def parse_json(raw: bytes) -> Any:
@@ -283,6 +292,12 @@ def _structure_str_tuple(value: object) -> tuple[str, ...]:
     return tuple([_check_value(item, _structure_str, index) for index, item in enumerate(value)])
 
 
+def _structure_optional_str_tuple(value: object) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    return _structure_str_tuple(value)
+
+
 def _named_values_hook(value_hook: Callable[[Any], _V]) -> Callable[[Any], Mapping[str, _V]]:
     """A hook reading ``[{"name": ..., "value": ...}, ...]`` into a read-only mapping."""
 
@@ -304,3 +319,42 @@ def _named_values_hook(value_hook: Callable[[Any], _V]) -> Callable[[Any], Mappi
         return MappingProxyType(mapping)
 
     return structure_named_values
+
+
+# --- lenient readers for the Enterprise records' documented quirks -------------------
+# The service's examples send a boolean as "true" (a PBX patch) and an integer as "0"
+# (a customer's trial duration). Only those exact spellings are accepted: anything else
+# is still an error, so nothing is guessed.
+
+_BOOLEAN_WORDS: Mapping[str, bool] = MappingProxyType({"true": True, "false": False})
+
+
+def _structure_optional_bool(value: object) -> bool | None:
+    if value is None or type(value) is bool:
+        return value
+    if type(value) is str and value.lower() in _BOOLEAN_WORDS:
+        return _BOOLEAN_WORDS[value.lower()]
+    raise _InvalidValue(_expected("a boolean", value))
+
+
+def _structure_optional_int_or_digits(value: object) -> int | None:
+    if value is None or type(value) is int:
+        return value
+    if type(value) is str and value.isascii() and value.isdigit():
+        return int(value)
+    raise _InvalidValue(_expected("an integer", value))
+
+
+def _structure_int_mapping(value: object) -> Mapping[str, int]:
+    """A JSON object of integers (``{"customer.user.pbx": 25}``), read-only."""
+    if type(value) is not dict:
+        raise _InvalidValue(_expected("an object", value))
+    return MappingProxyType(
+        {key: _check_value(item, _structure_int, key) for key, item in value.items()}
+    )
+
+
+def _structure_optional_int_mapping(value: object) -> Mapping[str, int] | None:
+    if value is None:
+        return None
+    return _structure_int_mapping(value)
