@@ -2,7 +2,9 @@
 
 :class:`FakeService` is an :mod:`aiohttp.web` application that implements the billing API
 (seeded invoices generated on demand, a page-size cap, bearer-token checks, and OAuth2
-token and authorization endpoints) with scripted faults (:class:`Fault`: error statuses with
+token and authorization endpoints), the Enterprise resources (accounts, customers, their
+users and PBX connections, kept in a :class:`TenantDirectory`, with the 402 charge rule)
+with scripted faults (:class:`Fault`: error statuses with
 ``Retry-After``, dropped connections, slow and stalled answers, raw bodies).
 :class:`FakeServer` serves it on a real TCP socket, so the client's own aiohttp code
 (timeouts, connection errors, streaming) runs exactly as in production. Every request is
@@ -32,6 +34,8 @@ soon as the package is installed.
 from __future__ import annotations
 
 from ._billing_routes import DEFAULT_PAGE_SIZE
+from ._directory import TenantDirectory
+from ._enterprise import CHARGEABLE_OPERATIONS, DEFAULT_CHARGES
 from ._fault_injection import RANDOM_FAULT_KINDS, RandomFaultKind
 from ._faults import Fault, RecordedRequest, RouteName
 from ._mocking import mock_invoice_listing
@@ -39,6 +43,8 @@ from ._server import FakeServer
 from ._service import FakeService
 
 __all__ = [
+    "CHARGEABLE_OPERATIONS",
+    "DEFAULT_CHARGES",
     "DEFAULT_PAGE_SIZE",
     "RANDOM_FAULT_KINDS",
     "FakeServer",
@@ -47,5 +53,6 @@ __all__ = [
     "RandomFaultKind",
     "RecordedRequest",
     "RouteName",
+    "TenantDirectory",
     "mock_invoice_listing",
 ]

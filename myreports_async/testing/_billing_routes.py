@@ -32,7 +32,16 @@ from aiohttp import web
 from ._collection import InvoiceCollection
 from ._credentials import Credentials
 from ._data import utc_timestamp
-from ._replies import BINARY, ChunkedReply, error_reply, int_param, json_reply, reply, shown
+from ._replies import (
+    BINARY,
+    ChunkedReply,
+    error_reply,
+    json_reply,
+    page_request,
+    reply,
+    shown,
+    unauthorized,
+)
 
 __all__ = ["API", "DEFAULT_PAGE_SIZE", "BillingRoutes"]
 
@@ -79,15 +88,11 @@ class BillingRoutes:
     async def invoices(self, request: web.Request) -> web.StreamResponse:
         """A page of invoices (rules 2 and 3)."""
         if not self._credentials.bearer_accepted(request):
-            return _unauthorized()
-        page_index = int_param(request.query, "pageIndex", 0, 0)
-        if isinstance(page_index, str):
-            return error_reply(400, page_index)
-        page_size = int_param(request.query, "pageSize", DEFAULT_PAGE_SIZE, 1)
-        if isinstance(page_size, str):
-            return error_reply(400, page_size)
-        if self.max_page_size is not None:
-            page_size = min(page_size, self.max_page_size)
+            return unauthorized()
+        asked = page_request(request.query, DEFAULT_PAGE_SIZE, self.max_page_size)
+        if isinstance(asked, web.Response):
+            return asked
+        page_index, page_size = asked
         start = page_index * page_size
         data = self._collection.page(start, min(start + page_size, self._collection.invoice_count))
         payload: dict[str, Any] = {"page_size": len(data)}
@@ -137,7 +142,7 @@ class BillingRoutes:
     def _find(self, request: web.Request) -> int | web.Response:
         """The generator index of the invoice in the path, or the error answer (rules 1, 4)."""
         if not self._credentials.bearer_accepted(request):
-            return _unauthorized()
+            return unauthorized()
         invoice_id = request.match_info["invoice_id"]
         if not _INVOICE_ID.fullmatch(invoice_id):
             return error_reply(400, f"The value '{shown(invoice_id)}' is not valid.")
@@ -147,10 +152,6 @@ class BillingRoutes:
     def _number(self, source: int) -> str:
         number: str = self._collection.invoice_json(source)["invoiceNumber"]
         return number
-
-
-def _unauthorized() -> web.Response:
-    return error_reply(401, "Unauthorized", **{"WWW-Authenticate": "Bearer"})
 
 
 def _attachment(filename: str) -> dict[str, str]:

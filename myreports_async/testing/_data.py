@@ -36,7 +36,14 @@ from typing import Any
 import attrs
 import msgspec
 
-__all__ = ["CUSTOMERS_PER_BLOCK", "FIRST_YEAR", "MONTHS", "InvoiceFactory", "utc_timestamp"]
+__all__ = [
+    "CUSTOMERS_PER_BLOCK",
+    "FIRST_YEAR",
+    "MONTHS",
+    "InvoiceFactory",
+    "customers_named",
+    "utc_timestamp",
+]
 
 CUSTOMERS_PER_BLOCK = 48
 MONTHS = 120
@@ -145,6 +152,16 @@ def utc_timestamp(now: datetime | None = None) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z"
 
 
+def customers_named(invoice_count: int) -> int:
+    """How many customers the first ``invoice_count`` invoices name (rule 1).
+
+    They are customer numbers ``0`` to the result minus one: each cycle of
+    :data:`MONTHS` blocks bills the next :data:`CUSTOMERS_PER_BLOCK` customers.
+    """
+    cycles, rest = divmod(invoice_count, MONTHS * CUSTOMERS_PER_BLOCK)
+    return cycles * CUSTOMERS_PER_BLOCK + min(rest, CUSTOMERS_PER_BLOCK)
+
+
 @attrs.frozen
 class _Customer:
     number: int
@@ -198,6 +215,10 @@ class InvoiceFactory:
         return index if index < (1 << 63) else None
 
     # -- invoices ----------------------------------------------------------------------
+
+    def customer(self, number: int) -> _Customer:
+        """Customer ``number``, as its invoices name it (the tenant directory uses it too)."""
+        return self._customer(number)
 
     def _customer(self, number: int) -> _Customer:
         h = _hash(_TAG_CUSTOMER, self.seed, number)

@@ -11,13 +11,18 @@ Rules:
    up is taken, and one use of it is counted at once (so concurrent requests never share
    the last use).
 3. A fault aimed at no route (``route=None``) hits the API routes, never the OAuth
-   endpoints: a test that breaks the API should not break sign-in by accident.
+   endpoints: a test that breaks the API should not break sign-in by accident. A fault
+   aimed at a ``method`` hits only requests of that method (``"POST"`` breaks the
+   creates of a route, not its listing).
 4. Random faults are drawn only for requests no scripted fault took, from their own
    seeded generator, so a seed gives the same faults for the same request order.
 5. Unknown paths get no faults: they answer 404 whatever is scripted.
 6. Faults that need the normal answer (``drop`` mid-body, ``stall``) get it from the
    routes behind and send it with its full ``Content-Length`` but only half its body
    before cutting or stalling, so the client sees a short body, not a short answer.
+7. ``drop(mid_body=False, after_applying=True)`` lets the route carry the request out
+   (its write reaches the state), then cuts before any byte: the ambiguous failure a
+   client must not repeat blindly.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ import attrs
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from ._faults import API_ROUTES, ROUTES, Fault, FaultKind, RouteName
+from ._faults import API_ROUTES, LISTING_ROUTES, ROUTES, Fault, FaultKind, RouteName
 from ._replies import body_bytes, error_reply, reply, retry_after_header
 from ._request_log import LOG_ENTRY, LogEntry
 
@@ -49,6 +54,9 @@ RANDOM_FAULT_KINDS: Final[tuple[RandomFaultKind, ...]] = (
 )
 
 
+_METHODS: Final = frozenset({"GET", "POST", "PATCH", "DELETE"})
+
+
 def _aims_at(wanted: str | None, route: RouteName) -> bool:
     """Whether a fault aimed at ``wanted`` hits ``route`` (rule 3)."""
     return route in API_ROUTES if wanted is None else wanted == route
@@ -64,11 +72,14 @@ class _Injection:
     fault: Fault
     route: str | None
     page_index: int | None
+    method: str | None
     remaining: int | None  # None: forever
 
-    def matches(self, route: RouteName, page_index: int | None) -> bool:
-        return _aims_at(self.route, route) and (
-            self.page_index is None or self.page_index == page_index
+    def matches(self, route: RouteName, page_index: int | None, method: str) -> bool:
+        return (
+            _aims_at(self.route, route)
+            and (self.page_index is None or self.page_index == page_index)
+            and (self.method is None or self.method == method)
         )
 
 
@@ -90,18 +101,29 @@ class FaultPlan:
         self.random_fault_counts: dict[str, int] = {}
 
     def inject(
-        self, fault: Fault, *, route: RouteName | None, page_index: int | None, times: int | None
+        self,
+        fault: Fault,
+        *,
+        route: RouteName | None,
+        page_index: int | None,
+        times: int | None,
+        method: str | None = None,
     ) -> None:
         """Script ``fault`` for the next ``times`` matching requests (``None``: all)."""
         _check_route(route)
         if page_index is not None:
-            if route not in (None, "list"):
-                raise ValueError("page_index only applies to list requests")
+            if route is not None and route not in LISTING_ROUTES:
+                raise ValueError(
+                    f"page_index only applies to the listings {sorted(LISTING_ROUTES)}"
+                )
             if page_index < 0:
                 raise ValueError(f"page_index must be >= 0, got {page_index!r}")
         if times is not None and times < 1:
             raise ValueError(f"times must be >= 1 or None, got {times!r}")
-        self._injections.append(_Injection(fault, route, page_index, times))
+        if method is not None and method.upper() not in _METHODS:
+            raise ValueError(f"method must be one of {sorted(_METHODS)} or None, got {method!r}")
+        upper = None if method is None else method.upper()
+        self._injections.append(_Injection(fault, route, page_index, upper, times))
 
     def pending(self) -> list[Fault]:
         """The scripted faults not used up yet, in injection order."""
@@ -141,12 +163,12 @@ class FaultPlan:
             else None
         )
 
-    def take(self, route: RouteName, page_index: int | None) -> Fault | None:
+    def take(self, route: RouteName, page_index: int | None, method: str) -> Fault | None:
         """The fault for a request that just arrived, if any (rules 2 to 5)."""
         if route == "other":
             return None
         for injection in self._injections:
-            if injection.matches(route, page_index):
+            if injection.matches(route, page_index, method):
                 if injection.remaining is not None:
                     injection.remaining -= 1
                     if injection.remaining == 0:
@@ -171,7 +193,7 @@ def inject_faults(plan: FaultPlan) -> Middleware:
     @web.middleware
     async def faults(request: web.Request, handler: Handler) -> web.StreamResponse:
         entry = request[LOG_ENTRY]
-        fault = plan.take(entry.route, entry.page_index)
+        fault = plan.take(entry.route, entry.page_index, entry.method)
         if fault is None:
             return await handler(request)
         return await _APPLY[fault.kind](fault, request, handler, entry)
@@ -210,6 +232,8 @@ async def _drop(
 ) -> web.StreamResponse:
     if fault.mid_body:
         return await _stall(fault, request, handler, entry)
+    if fault.after_applying:
+        await handler(request)  # rule 7: the write is applied, its answer never sent
     entry.status = -1
     _cut_connection(request)
     return web.Response()  # never sent: aiohttp finds the connection closed

@@ -2,7 +2,8 @@
 
 A :class:`Fault` says what goes wrong with one answer; :meth:`FakeService.inject` says
 which requests it hits and how many times. A :class:`RecordedRequest` is what the fake
-remembers of each request it received: never the token, never the body.
+remembers of each request it received: never the token, and of a body only its JSON
+with secret fields redacted.
 
 Fault kinds (what the client sees):
 
@@ -17,6 +18,9 @@ Fault kinds (what the client sees):
 ``Fault.body(raw)``        exactly these bytes as the body (invalid JSON, wrong shapes)
 =========================  ==============================================================
 
+``Fault.drop(mid_body=False, after_applying=True)`` cuts the same way, but after the route
+has carried the request out: a write applied whose answer is lost.
+
 Rule: aiohttp's ``ClientSession`` itself repeats an idempotent request (GET) once, silently,
 when the connection is closed before the response headers. One ``Fault.drop(mid_body=False)``
 is therefore invisible to a GET; inject it with ``times=2`` to make the GET fail.
@@ -25,22 +29,65 @@ is therefore invisible to a GET; inject it with ``times=2`` to make the GET fail
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal
+from typing import Literal, get_args
 
 import attrs
 
-__all__ = ["API_ROUTES", "ROUTES", "Fault", "FaultKind", "RecordedRequest", "RouteName"]
+__all__ = [
+    "API_ROUTES",
+    "LISTING_ROUTES",
+    "ROUTES",
+    "Fault",
+    "FaultKind",
+    "RecordedRequest",
+    "RouteName",
+    "route_group",
+]
 
-RouteName = Literal["list", "invoice", "detail", "summary", "token", "authorize", "other"]
-"""Which endpoint a request hit; ``"other"`` is any path the service does not serve."""
+RouteName = Literal[
+    "list",
+    "invoice",
+    "detail",
+    "summary",
+    "accounts",
+    "account_users",
+    "customers",
+    "customer_users",
+    "pbxs",
+    "pbx_instances",
+    "token",
+    "authorize",
+    "other",
+]
+"""Which endpoint a request hit; ``"other"`` is any path the service does not serve.
+
+The billing routes: ``"list"`` (``GET /api/v1.0/billingdata``), ``"invoice"``,
+``"detail"``, ``"summary"``. The Enterprise resources, each name covering every path and
+method of its group: ``"accounts"`` (``/accounts``, ``/accounts/{id}``,
+``/accounts/{id}/metrics``), ``"account_users"`` (``/accounts/{id}/users...``, including
+``sendActivationEmail``), ``"customers"``, ``"customer_users"``, ``"pbxs"`` (a customer's
+PBX connections) and ``"pbx_instances"`` (``GET /api/v1.0/pbxs?instanceId=``). The OAuth
+endpoints: ``"token"``, ``"authorize"``.
+"""
 
 FaultKind = Literal["status", "drop", "delay", "stall", "body"]
 
-ROUTES: frozenset[str] = frozenset(
-    {"list", "invoice", "detail", "summary", "token", "authorize", "other"}
-)
-API_ROUTES: frozenset[str] = frozenset({"list", "invoice", "detail", "summary"})
+ROUTES: frozenset[str] = frozenset(get_args(RouteName))
+API_ROUTES: frozenset[str] = ROUTES - {"token", "authorize", "other"}
 """The routes that need a bearer token; a fault injected with ``route=None`` hits these."""
+LISTING_ROUTES: frozenset[str] = frozenset(
+    {"list", "accounts", "account_users", "customers", "customer_users", "pbxs"}
+)
+"""The routes with a paged listing: their ``GET`` of the collection logs its ``pageIndex``."""
+
+
+def route_group(name: str | None) -> str | None:
+    """The :data:`RouteName` of an aiohttp route name: ``"accounts:one"`` -> ``"accounts"``.
+
+    aiohttp wants a distinct name per path, and one group covers several paths: the
+    collection's path is named after the group, the others add ``:`` and a suffix.
+    """
+    return None if name is None else name.partition(":")[0]
 
 
 def _check_seconds(seconds: float) -> float:
@@ -65,6 +112,7 @@ class Fault:
     retry_after: float | str | None = None
     message: str | None = None
     mid_body: bool = True
+    after_applying: bool = False
     seconds: float = 0.0
     raw: bytes = b""
     content_type: str = "application/json"
@@ -94,7 +142,7 @@ class Fault:
         return cls("status", status_code=code, retry_after=retry_after, message=message)
 
     @classmethod
-    def drop(cls, *, mid_body: bool = True) -> Fault:
+    def drop(cls, *, mid_body: bool = True, after_applying: bool = False) -> Fault:
         """Cut the TCP connection.
 
         With ``mid_body`` (the default) the status line, the headers with the full
@@ -107,11 +155,19 @@ class Fault:
         headers, so a GET fails only after two such drops (``times=2``); both show in
         the request log.
 
+        With ``after_applying``, the route first carries the request out (a create or a
+        patch is applied to the state), and only then is the connection cut before any
+        byte of the answer: the write happened, the client cannot know it. A mid-body
+        drop always runs the route first (it needs the answer to send half of it).
+
         Example::
 
             service.inject(Fault.drop(mid_body=False), route="invoice")
+            service.inject(
+                Fault.drop(mid_body=False, after_applying=True), route="customers", method="POST"
+            )
         """
-        return cls("drop", mid_body=mid_body)
+        return cls("drop", mid_body=mid_body, after_applying=after_applying)
 
     @classmethod
     def delay(cls, seconds: float) -> Fault:
@@ -164,7 +220,13 @@ class RecordedRequest:
     ``0`` while the answer is still being worked on. ``authorized`` tells whether the
     request carried an accepted bearer token (for ``route="token"``: valid client
     credentials; for ``route="authorize"``: a registered ``client_id``). The token itself
-    is never recorded.
+    is never recorded. ``page_index`` is also set for the ``GET`` of the Enterprise
+    listings (``"accounts"``, ``"customers"``, the users' and PBX connections' routes).
+
+    ``accept_charges`` tells whether the request carried ``accept-charges: true``;
+    ``json`` is the parsed JSON body of a ``POST`` or ``PATCH`` to an API route (``None``
+    otherwise, or when the body is not JSON), with the values of secret fields
+    (``apiKey``, ``licenseKey``) replaced by ``"<redacted>"``: the log keeps no secret.
 
     Example::
 
@@ -179,3 +241,5 @@ class RecordedRequest:
     page_index: int | None
     status: int
     authorized: bool
+    accept_charges: bool = False
+    json: object | None = None

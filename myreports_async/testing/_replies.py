@@ -32,13 +32,16 @@ __all__ = [
     "JSON",
     "ChunkedReply",
     "body_bytes",
+    "charges_accepted",
     "error_reply",
     "int_param",
     "json_reply",
     "oauth_error",
+    "page_request",
     "reply",
     "retry_after_header",
     "shown",
+    "unauthorized",
 ]
 
 JSON = "application/json; charset=utf-8"
@@ -79,6 +82,11 @@ def error_reply(status: int, message: str | None = None, **headers: str) -> web.
         "timestamp": utc_timestamp(),
     }
     return json_reply(status, payload, **headers)
+
+
+def unauthorized() -> web.Response:
+    """401 for a request without an accepted bearer token, as every API route answers it."""
+    return error_reply(401, "Unauthorized", **{"WWW-Authenticate": "Bearer"})
 
 
 def oauth_error(status: int, error: str, description: str, **headers: str) -> web.Response:
@@ -154,3 +162,24 @@ def int_param(query: Mapping[str, str], name: str, default: int, minimum: int) -
     if value < minimum:
         return f"{name} must be {minimum} or greater."
     return value
+
+
+def charges_accepted(headers: Mapping[str, str]) -> bool:
+    """Whether a request carries ``accept-charges: true`` (case and spaces aside)."""
+    return headers.get("accept-charges", "").strip().lower() == "true"
+
+
+def page_request(
+    query: Mapping[str, str], default_size: int, max_size: int | None
+) -> tuple[int, int] | web.Response:
+    """A listing's ``(pageIndex, pageSize)``, the size cut to ``max_size``; or the 400.
+
+    ``pageIndex`` defaults to 0 and must be at least 0; ``pageSize`` must be at least 1.
+    """
+    page_index = int_param(query, "pageIndex", 0, 0)
+    if isinstance(page_index, str):
+        return error_reply(400, page_index)
+    page_size = int_param(query, "pageSize", default_size, 1)
+    if isinstance(page_size, str):
+        return error_reply(400, page_size)
+    return page_index, page_size if max_size is None else min(page_size, max_size)

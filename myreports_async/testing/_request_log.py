@@ -6,8 +6,10 @@ answer goes out (see ``_gateway``); tests read frozen snapshots
 
 Rules:
 
-1. An entry never holds a token, a secret or a body: only the method, path, query,
-   route, page index, the verdict on the credentials and the status.
+1. An entry never holds a token or a secret: only the method, path, query, route, page
+   index, the verdict on the credentials, whether ``accept-charges: true`` was sent, the
+   status, and the JSON body of an API write with its secret fields redacted (tests
+   check what the client sent; the PBX keys stay out, as from any log).
 2. ``status`` is 0 while the answer is being worked on, the HTTP status once its headers
    are on their way, and -1 when the connection was cut before that (by a fault, or by
    the client hanging up).
@@ -24,7 +26,27 @@ from aiohttp import web
 
 from ._faults import RecordedRequest, RouteName
 
-__all__ = ["LOG_ENTRY", "LogEntry", "RequestLog"]
+__all__ = ["LOG_ENTRY", "REDACTED", "SECRET_FIELDS", "LogEntry", "RequestLog", "redacted"]
+
+SECRET_FIELDS: Final = frozenset({"apikey", "licensekey"})
+"""JSON names (lower case) whose values the log never keeps (rule 1)."""
+REDACTED: Final = "<redacted>"
+
+
+def redacted(value: object) -> object:
+    """``value`` with every secret field's value replaced, also as a JSON Patch target."""
+    if isinstance(value, list):
+        return [redacted(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    target = value.get("path")
+    patches_secret = isinstance(target, str) and target.strip("/").lower() in SECRET_FIELDS
+    return {
+        key: REDACTED
+        if str(key).lower() in SECRET_FIELDS or (patches_secret and key == "value")
+        else redacted(item)
+        for key, item in value.items()
+    }
 
 
 @attrs.define
@@ -37,6 +59,8 @@ class LogEntry:
     route: RouteName
     page_index: int | None
     authorized: bool
+    accept_charges: bool = False
+    json: object | None = None
     status: int = 0
 
     def freeze(self) -> RecordedRequest:
@@ -49,6 +73,8 @@ class LogEntry:
             page_index=self.page_index,
             status=self.status,
             authorized=self.authorized,
+            accept_charges=self.accept_charges,
+            json=self.json,
         )
 
 

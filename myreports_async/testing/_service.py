@@ -4,12 +4,17 @@ The service is an :class:`aiohttp.web.Application` assembled from small rooms, e
 its own module::
 
     state      _collection.InvoiceCollection   the invoices, insertions, file sizes
+               _directory.TenantDirectory      accounts, customers, users, PBX connections
                _credentials.Credentials        tokens, OAuth clients, refresh tokens, codes
                _request_log.RequestLog         every request, in arrival order
     gateway    _gateway                        the middleware chain, in front of the routes:
                _rate_limit.TokenBucket           record -> rate limit -> faults
                _fault_injection.FaultPlan
     routes     _billing_routes.BillingRoutes   GET /api/v1.0/billingdata...
+               _tenant_routes.TenantRoutes     /api/v1.0/accounts..., .../customers...
+               _user_routes.UserRoutes         .../users... of an account or a customer
+               _pbx_routes.PbxRoutes           .../pbxs..., /api/v1.0/pbxs?instanceId=
+               (shared steps: _enterprise.EnterpriseSteps)
                _oauth_routes.OAuthRoutes       /connect/token, /connect/authorize
                (any other path)                404 with the service's error body
 
@@ -21,7 +26,8 @@ in :meth:`FakeService._make_app`, before the catch-all.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
+from collections.abc import Set as AbstractSet
 from typing import Any, Generic, TypeVar, overload
 
 from aiohttp import web
@@ -29,13 +35,18 @@ from aiohttp import web
 from ._billing_routes import BillingRoutes
 from ._collection import InvoiceCollection
 from ._credentials import Credentials
+from ._directory import TenantDirectory, directory_factory
+from ._enterprise import DEFAULT_CHARGES, EnterpriseSteps
 from ._fault_injection import RANDOM_FAULT_KINDS, FaultPlan, RandomFaultKind
-from ._faults import ROUTES, Fault, RecordedRequest, RouteName
+from ._faults import ROUTES, Fault, RecordedRequest, RouteName, route_group
 from ._gateway import gateway_middlewares
 from ._oauth_routes import OAuthRoutes
+from ._pbx_routes import PbxRoutes
 from ._rate_limit import TokenBucket
 from ._replies import error_reply
 from ._request_log import RequestLog
+from ._tenant_routes import TenantRoutes
+from ._user_routes import UserRoutes
 
 __all__ = ["FakeService"]
 
@@ -109,11 +120,24 @@ class FakeService:
             the seconds until the next request may pass, as a fraction (``0.125``), which
             keeps fast tests fast; a number: that many seconds whatever the wait, as real
             gateways send (``1``, ``0``); ``None``: no header at all.
+        accounts: seeded accounts of the Enterprise resources (:attr:`directory`).
+        customers_per_account: seeded customers per account; ``None`` (the default):
+            every customer the invoices name, dealt round-robin over the accounts, so each
+            invoice's ``tenantId`` is a customer's ``id``. The customers are always the
+            invoices' customers (same ``tenantId`` and name), first ones first.
+        users_per_tenant: seeded users of each account and of each customer.
+        pbxs_per_customer: seeded PBX connections (Kazoo or 3CX) of each customer.
+        charges: the operations answered ``402 Payment Required`` without
+            ``accept-charges: true`` (see :data:`CHARGEABLE_OPERATIONS`); the default,
+            :data:`DEFAULT_CHARGES`: creating an account, a customer or a PBX connection,
+            and giving a customer user a licence role.
+        page_size_as_string: whether the Enterprise listings send ``page_size`` as a
+            string (``"4"``), as the documentation's template writes it.
 
     ``invoice_count``, ``max_page_size``, ``include_page_index``, ``detail_items``,
-    ``summary_size``, ``token_lifetime``, ``access_token_uses`` and the ``rate_limit``
-    settings are plain attributes: change them between requests to script a
-    test (a collection that grows, a cap that appears).
+    ``summary_size``, ``token_lifetime``, ``access_token_uses``, the ``rate_limit``
+    settings, ``charges`` and ``page_size_as_string`` are plain attributes: change them
+    between requests to script a test (a collection that grows, a cap that appears).
 
     Example::
 
@@ -152,6 +176,11 @@ class FakeService:
     """A refusal's ``Retry-After``: ``"exact"`` (fractional wait), seconds, or ``None``."""
     random_fault_counts = _Kept[dict[str, int]]("_faults", "random_fault_counts")
     """How many faults of each kind :meth:`random_faults` injected so far."""
+    charges = _Kept[AbstractSet[str]]("_enterprise", "charges")
+    """The operations answered 402 without ``accept-charges: true`` (names of
+    :data:`CHARGEABLE_OPERATIONS`); assign another set to change them between requests."""
+    page_size_as_string = _Kept[bool]("_enterprise", "page_size_as_string")
+    """Whether the Enterprise listings send ``page_size`` as a string."""
 
     def __init__(
         self,
@@ -169,6 +198,12 @@ class FakeService:
         rate_limit_burst: float = 1.0,
         rate_limit_status: int = 429,
         rate_limit_retry_after: float | str | None = "exact",
+        accounts: int = 2,
+        customers_per_account: int | None = None,
+        users_per_tenant: int = 2,
+        pbxs_per_customer: int = 1,
+        charges: Collection[str] = DEFAULT_CHARGES,
+        page_size_as_string: bool = False,
     ) -> None:
         self._collection = InvoiceCollection(
             invoice_count, seed=seed, detail_items=detail_items, summary_size=summary_size
@@ -197,6 +232,20 @@ class FakeService:
             status=rate_limit_status,
             retry_after=rate_limit_retry_after,
         )
+        self._new_directory = directory_factory(
+            seed=seed,
+            accounts=accounts,
+            customers_per_account=customers_per_account,
+            users_per_tenant=users_per_tenant,
+            pbxs_per_customer=pbxs_per_customer,
+        )
+        self._directory: TenantDirectory | None = None
+        self._enterprise = EnterpriseSteps(
+            lambda: self.directory,
+            self._credentials,
+            charges=charges,
+            page_size_as_string=page_size_as_string,
+        )
         self._faults = FaultPlan()
         self._log = RequestLog()
         self.app: web.Application = self._make_app()
@@ -213,12 +262,14 @@ class FakeService:
             )
         )
         app.add_routes(self._billing.route_table())
+        for room in (TenantRoutes, UserRoutes, PbxRoutes):
+            app.add_routes(room(self._enterprise).route_table())
         app.add_routes(OAuthRoutes(self._credentials).route_table())
         # Last: aiohttp tries routes in order, and this one takes every path and method.
         app.add_routes([web.route("*", "/{tail:.*}", _not_found, name="other")])
         # The gateway logs, limits and faults requests by route name: a route whose name
         # it does not know would pass as "other" without a word. Add new names to ROUTES.
-        unknown = {route.name for route in app.router.routes()} - ROUTES
+        unknown = {route_group(route.name) for route in app.router.routes()} - ROUTES
         if unknown:
             raise RuntimeError(f"routes named outside _faults.ROUTES: {sorted(map(str, unknown))}")
         return app
@@ -294,6 +345,25 @@ class FakeService:
         collection = self._collection
         return collection.summary_pdf(collection.checked(index))
 
+    @property
+    def directory(self) -> TenantDirectory:
+        """The Enterprise state: accounts, customers, users, PBX connections.
+
+        Built on first use (a request to an Enterprise route, or this property) from the
+        ``invoice_count`` at that moment: its customers are the invoices' customers.
+
+        Example::
+
+            invoices = [service.invoice_json(i) for i in range(service.invoice_count)]
+            references = {c["id"]: c["reference"]
+                          for a in service.directory.accounts()
+                          for c in service.directory.customers(a["id"])}
+            assert all(invoice["tenantId"] in references for invoice in invoices)
+        """
+        if self._directory is None:
+            self._directory = self._new_directory(self.invoice_count)
+        return self._directory
+
     # -- request log -----------------------------------------------------------------------
 
     @property
@@ -318,21 +388,24 @@ class FakeService:
         route: RouteName | None = None,
         page_index: int | None = None,
         times: int | None = 1,
+        method: str | None = None,
     ) -> None:
         """Script ``fault`` for the next ``times`` matching requests (``None``: all of them).
 
-        ``route`` is one of ``"list"``, ``"invoice"``, ``"detail"``, ``"summary"``,
-        ``"token"``, ``"authorize"``; ``None`` matches the four API routes (not the OAuth
-        endpoints).
-        ``page_index`` narrows a fault to the list request for that page. Faults are tried
-        in injection order; the first one that matches and is not used up is applied.
+        ``route`` is a :data:`RouteName` (``"list"``, ``"invoice"``, ``"accounts"``,
+        ``"customers"``, ``"token"``...); ``None`` matches every API route (not the OAuth
+        endpoints). ``page_index`` narrows a fault to the listing request for that page
+        (of ``"list"`` or of an Enterprise listing); ``method`` to requests of that method
+        (``"POST"``: the creates; ``None``: any). Faults are tried in injection order; the
+        first one that matches and is not used up is applied.
 
         Example::
 
             service.inject(Fault.status(503), route="list", page_index=1, times=2)
             service.inject(Fault.drop(mid_body=False), route="token")
+            service.inject(Fault.status(503), route="accounts", method="POST")
         """
-        self._faults.inject(fault, route=route, page_index=page_index, times=times)
+        self._faults.inject(fault, route=route, page_index=page_index, times=times, method=method)
 
     def pending_faults(self) -> list[Fault]:
         """The injected faults not used up yet, in injection order."""

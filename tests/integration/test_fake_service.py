@@ -284,7 +284,7 @@ async def test_malformed_invoice_id_answers_400(
 async def test_unknown_path_answers_404(
     service: FakeService, session: aiohttp.ClientSession
 ) -> None:
-    status, body = await get_json(session, "/api/v1.0/accounts")
+    status, body = await get_json(session, "/api/v1.0/workspaces")
     assert status == 404
     assert_error_body(body, 404, "Not Found")
     async with session.post(API, headers=AUTH) as response:
