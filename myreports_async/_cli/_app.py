@@ -27,10 +27,10 @@ from ._credentials import (
     default_token_store,
 )
 from ._local import demo, fake_server, login
-from ._tenants import LISTINGS
-from ._writes import WRITES
 from ._run import exit_codes_text
 from ._setup import GlobalOptions, configure_logging
+from ._tenants import LISTINGS
+from ._writes import WRITES
 
 if TYPE_CHECKING:
     pass

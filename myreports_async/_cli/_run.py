@@ -66,7 +66,10 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
     (EXIT_TRANSPORT, "transport: host unreachable, connection dropped, timeout"),
     (EXIT_SERVICE, "service: HTTP 5xx, 429 or another 4xx, after retries"),
     (EXIT_DECODE, "decode: the answer is not the documented JSON"),
-    (EXIT_CHARGES, "charges: not carried out, it may incur charges (HTTP 402; see --accept-charges)"),
+    (
+        EXIT_CHARGES,
+        "charges: not carried out, it may incur charges (HTTP 402; see --accept-charges)",
+    ),
     (EXIT_INTERRUPTED, "interrupted (Ctrl-C)"),
     (EXIT_BROKEN_PIPE, "standard output closed by its reader (broken pipe)"),
 )

@@ -47,6 +47,7 @@ from myreports_async import (
     MyReportsClient,
     PbxConnection,
     User,
+    Users,
 )
 
 from ._billing import format_option, output_option, prefetch_option
@@ -254,7 +255,9 @@ def users(
     """List the users of account ACCOUNT_ID, or of its customer CUSTOMER_ID."""
 
     def records(client: MyReportsClient) -> AsyncIterator[User]:
-        return users_of(client, account_id, customer_id).iter(page_size=page_size, prefetch=prefetch)
+        return users_of(client, account_id, customer_id).iter(
+            page_size=page_size, prefetch=prefetch
+        )
 
     _list(options, USERS, records, fmt=fmt, output=output)
 
@@ -299,10 +302,11 @@ def metrics(options: GlobalOptions, account_id: str) -> None:
     print_record(METRICS, call(options, lambda client: client.accounts.metrics(account_id)))
 
 
-def users_of(client: MyReportsClient, account_id: str, customer_id: str | None):  # type: ignore[no-untyped-def]
+def users_of(client: MyReportsClient, account_id: str, customer_id: str | None) -> Users:
+    """The account's users, or its customer's when ``customer_id`` is given."""
     if customer_id is None:
-        return client.accountusers_of(account_id)
-    return client.customerusers_of(account_id, customer_id)
+        return client.account_users(account_id)
+    return client.customer_users(account_id, customer_id)
 
 
 LISTINGS = (accounts, customers, users, pbx_connections, metrics)
