@@ -161,7 +161,11 @@ def cli(
     verbose: int,
     show_retries: bool | None,
 ) -> None:
-    """Stream MyReports (Dimensions) billing data: every invoice, as ndjson, CSV or a table."""
+    """Stream MyReports (Dimensions) billing data, and run the Enterprise resources.
+
+    Invoices as ndjson, CSV or a table; accounts, customers, users and PBX connections
+    listed the same way, and changed by explicit commands.
+    """
     credentials = Credentials(
         token=token or None,
         client_id=client_id or None,

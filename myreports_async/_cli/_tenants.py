@@ -37,6 +37,7 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TypeVar
 
+import attrs
 import click
 import msgspec
 
@@ -78,7 +79,12 @@ ACCOUNTS: RecordFormat[Account] = RecordFormat(
 )
 CUSTOMERS: RecordFormat[Customer] = RecordFormat(
     Customer,
-    table_leaves_out={"parent_tenant_id", "features", "tenant_profile_type"},
+    # The table shows who they are; their settings are in ndjson and CSV.
+    table_leaves_out={
+        field.name
+        for field in attrs.fields(Customer)
+        if field.name not in {"id", "name", "description", "reference", "enabled", "date_created"}
+    },
     table_cut={"description": 40},
 )
 USERS: RecordFormat[User] = RecordFormat(User, table_cut={"display_name": 32})
