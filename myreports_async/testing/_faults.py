@@ -21,9 +21,12 @@ Fault kinds (what the client sees):
 ``Fault.drop(mid_body=False, after_applying=True)`` cuts the same way, but after the route
 has carried the request out: a write applied whose answer is lost.
 
-Rule: aiohttp's ``ClientSession`` itself repeats an idempotent request (GET) once, silently,
-when the connection is closed before the response headers. One ``Fault.drop(mid_body=False)``
-is therefore invisible to a GET; inject it with ``times=2`` to make the GET fail.
+Rule: aiohttp's ``ClientSession`` itself repeats an idempotent request (GET, and DELETE
+too) once, silently, when the connection is closed before the response headers; it never
+repeats a POST or a PATCH. One ``Fault.drop(mid_body=False)`` is therefore invisible to a
+GET; inject it with ``times=2`` to make the GET fail. After one
+``drop(mid_body=False, after_applying=True)`` of a DELETE, aiohttp's own second attempt
+meets the 404 of the record the first one removed.
 """
 
 from __future__ import annotations
@@ -151,9 +154,9 @@ class Fault:
         anything is sent, so aiohttp raises ``ServerDisconnectedError``. The request is
         logged with status ``-1``.
 
-        aiohttp's session repeats a GET once by itself after a disconnect before the
-        headers, so a GET fails only after two such drops (``times=2``); both show in
-        the request log.
+        aiohttp's session repeats a GET (or a DELETE, never a POST or a PATCH) once by
+        itself after a disconnect before the headers, so a GET fails only after two such
+        drops (``times=2``); both show in the request log.
 
         With ``after_applying``, the route first carries the request out (a create or a
         patch is applied to the state), and only then is the connection cut before any

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable
 from collections.abc import Set as AbstractSet
-from typing import Any, Generic, TypeVar, overload
+from typing import Any
 
 from aiohttp import web
 
@@ -40,6 +40,7 @@ from ._enterprise import DEFAULT_CHARGES, EnterpriseSteps
 from ._fault_injection import RANDOM_FAULT_KINDS, FaultPlan, RandomFaultKind
 from ._faults import ROUTES, Fault, RecordedRequest, RouteName, route_group
 from ._gateway import gateway_middlewares
+from ._kept import Kept
 from ._oauth_routes import OAuthRoutes
 from ._pbx_routes import PbxRoutes
 from ._rate_limit import TokenBucket
@@ -49,33 +50,6 @@ from ._tenant_routes import TenantRoutes
 from ._user_routes import UserRoutes
 
 __all__ = ["FakeService"]
-
-T = TypeVar("T")
-
-
-class _Kept(Generic[T]):
-    """An attribute of :class:`FakeService` kept by one of its rooms.
-
-    Reading and writing go to ``room.name``, so the room always sees the value a test set
-    between two requests, and the service holds no copy that could disagree.
-    """
-
-    def __init__(self, room: str, name: str) -> None:
-        self._room = room
-        self._name = name
-
-    @overload
-    def __get__(self, service: None, owner: type[Any]) -> _Kept[T]: ...
-    @overload
-    def __get__(self, service: FakeService, owner: type[Any]) -> T: ...
-    def __get__(self, service: FakeService | None, owner: type[Any]) -> _Kept[T] | T:
-        if service is None:
-            return self
-        value: T = getattr(getattr(service, self._room), self._name)
-        return value
-
-    def __set__(self, service: FakeService, value: T) -> None:
-        setattr(getattr(service, self._room), self._name, value)
 
 
 async def _not_found(request: web.Request) -> web.StreamResponse:
@@ -150,36 +124,36 @@ class FakeService:
         assert [r.status for r in service.list_requests() if r.page_index == 3] == [429, 200]
     """
 
-    invoice_count = _Kept[int]("_collection", "invoice_count")
+    invoice_count = Kept[int]("_collection", "invoice_count")
     """Invoices in the collection."""
-    detail_items = _Kept[int | Callable[[int], int]]("_collection", "detail_items")
+    detail_items = Kept[int | Callable[[int], int]]("_collection", "detail_items")
     """Items per invoice in the detail ZIP: a number, or a function of the invoice index."""
-    summary_size = _Kept[int]("_collection", "summary_size")
+    summary_size = Kept[int]("_collection", "summary_size")
     """The approximate size in bytes of the summary PDF."""
-    max_page_size = _Kept[int | None]("_billing", "max_page_size")
+    max_page_size = Kept[int | None]("_billing", "max_page_size")
     """The server-side page-size cap; ``None``: no cap."""
-    include_page_index = _Kept[bool]("_billing", "include_page_index")
+    include_page_index = Kept[bool]("_billing", "include_page_index")
     """Whether list answers carry ``page_index``."""
-    token_lifetime = _Kept[float]("_credentials", "token_lifetime")
+    token_lifetime = Kept[float]("_credentials", "token_lifetime")
     """Seconds, the ``expires_in`` of issued access tokens."""
-    access_token_uses = _Kept[int | None]("_credentials", "access_token_uses")
+    access_token_uses = Kept[int | None]("_credentials", "access_token_uses")
     """How many API requests an issued access token is good for; ``None``: no limit."""
-    approve_authorization = _Kept[bool]("_credentials", "approve_authorization")
+    approve_authorization = Kept[bool]("_credentials", "approve_authorization")
     """Whether ``/connect/authorize`` signs the user in; ``False``: ``access_denied``."""
-    rate_limit = _Kept[float | None]("_bucket", "rate")
+    rate_limit = Kept[float | None]("_bucket", "rate")
     """Requests per second the API routes accept; ``None``: no limit."""
-    rate_limit_burst = _Kept[float]("_bucket", "burst")
+    rate_limit_burst = Kept[float]("_bucket", "burst")
     """How many requests the rate limit's bucket holds (at least 1)."""
-    rate_limit_status = _Kept[int]("_bucket", "status")
+    rate_limit_status = Kept[int]("_bucket", "status")
     """The status a refused request gets (429, or 503 like nginx's ``limit_req``)."""
-    rate_limit_retry_after = _Kept["float | str | None"]("_bucket", "retry_after")
+    rate_limit_retry_after = Kept["float | str | None"]("_bucket", "retry_after")
     """A refusal's ``Retry-After``: ``"exact"`` (fractional wait), seconds, or ``None``."""
-    random_fault_counts = _Kept[dict[str, int]]("_faults", "random_fault_counts")
+    random_fault_counts = Kept[dict[str, int]]("_faults", "random_fault_counts")
     """How many faults of each kind :meth:`random_faults` injected so far."""
-    charges = _Kept[AbstractSet[str]]("_enterprise", "charges")
+    charges = Kept[AbstractSet[str]]("_enterprise", "charges")
     """The operations answered 402 without ``accept-charges: true`` (names of
     :data:`CHARGEABLE_OPERATIONS`); assign another set to change them between requests."""
-    page_size_as_string = _Kept[bool]("_enterprise", "page_size_as_string")
+    page_size_as_string = Kept[bool]("_enterprise", "page_size_as_string")
     """Whether the Enterprise listings send ``page_size`` as a string."""
 
     def __init__(
@@ -438,7 +412,7 @@ class FakeService:
         - ``"slow"``: nothing for ``slow_seconds`` (make it longer than the client's
           ``timeout``), then the normal answer.
 
-        ``route`` narrows it like :meth:`inject` (``None``: the four API routes). Counts
+        ``route`` narrows it like :meth:`inject` (``None``: every API route). Counts
         per kind are in :attr:`random_fault_counts`; ``rate=0`` switches it off.
 
         Example::

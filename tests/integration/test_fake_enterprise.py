@@ -483,3 +483,27 @@ def test_customers_per_account_takes_the_first_invoice_customers() -> None:
         FakeService(users_per_tenant=-1)
     with pytest.raises(ValueError, match="unknown charged operations"):
         FakeService(charges={"create_everything"})
+
+
+async def test_a_dropped_delete_is_repeated_by_aiohttp_and_meets_404(
+    service: FakeService, session: aiohttp.ClientSession
+) -> None:
+    account_id, customer_id = first_customer(service)
+    path = f"{API}/accounts/{account_id}/customers/{customer_id}"
+    await call(session, "GET", f"{API}/accounts")  # a kept-alive connection to reuse
+    service.inject(
+        Fault.drop(mid_body=False, after_applying=True), route="customers", method="DELETE"
+    )
+    status, _ = await call(session, "DELETE", path)
+    assert status == 404  # what a client retrying a DELETE sees: done by the first attempt
+    assert [(r.method, r.status) for r in service.requests[1:]] == [("DELETE", -1), ("DELETE", 404)]
+
+
+async def test_the_rate_limit_guards_the_enterprise_routes_too(
+    session: aiohttp.ClientSession, service: FakeService
+) -> None:
+    service.rate_limit = 0.001  # one request, then none for a long while
+    assert (await call(session, "GET", f"{API}/accounts"))[0] == 200
+    status, _ = await call(session, "POST", f"{API}/accounts", {"name": "A"}, headers=CHARGES_OK)
+    assert status == 429
+    assert len(service.directory.accounts()) == 2
