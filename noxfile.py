@@ -118,12 +118,14 @@ def docs(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def bench(session: nox.Session) -> None:
-    """The listing and rate-limit benchmarks; write docs/performance.md and its plots.
+    """The listing, join and rate-limit benchmarks; write docs/performance.md and its plots.
 
     Not in the default sessions: it takes a few minutes and wants a quiet machine.
     Extra arguments go to the benchmark (``nox -s bench -- --quick``).
     """
     session.install("-e", ".[bench]")
     session.run("python", "benchmarks/bench_listing.py", "--write-docs", "--nox", *session.posargs)
+    # What joining every invoice to its customer's reference costs (docs/customers.md).
+    session.run("python", "benchmarks/bench_join.py", "--write-docs")
     # Rate limits as real gateways set them (the last section of docs/performance.md).
     session.run("python", "benchmarks/bench_rate_limit.py", "--write-docs", "--nox")

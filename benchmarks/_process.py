@@ -13,6 +13,9 @@ import sys
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
+
+from aiohttp import web
 
 
 def stop_at_stdin_eof() -> asyncio.Event:
@@ -52,3 +55,20 @@ def server_child(argv: Sequence[str], *, fields: int, what: str) -> Iterator[lis
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def latency_middleware(seconds: float) -> Any:
+    """An aiohttp middleware that answers ``seconds`` late, as a service across a network.
+
+    Appended to a fake service's middlewares, it runs behind the gateway's: a refusal of
+    the rate limit is still answered at once, as a gateway does.
+    """
+
+    @web.middleware
+    async def slow(request: web.Request, handler: Any) -> web.StreamResponse:
+        if seconds:
+            await asyncio.sleep(seconds)
+        response: web.StreamResponse = await handler(request)
+        return response
+
+    return slow

@@ -45,8 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from _process import server_child, stop_at_stdin_eof
-from aiohttp import web
+from _process import latency_middleware, server_child, stop_at_stdin_eof
 
 import myreports_async
 from myreports_async import MyReportsClient, RateLimiter
@@ -103,17 +102,6 @@ LOOPS = ("client", "naive", "botocore")
 
 
 # --- the server process ----------------------------------------------------------------
-
-
-def latency_middleware(seconds: float) -> Any:
-    @web.middleware
-    async def slow(request: web.Request, handler: Any) -> web.StreamResponse:
-        if seconds:
-            await asyncio.sleep(seconds)
-        response: web.StreamResponse = await handler(request)
-        return response
-
-    return slow
 
 
 async def serve(args: argparse.Namespace) -> None:

@@ -29,6 +29,8 @@ from ._credentials import (
 from ._local import demo, fake_server, login
 from ._run import exit_codes_text
 from ._setup import GlobalOptions, configure_logging
+from ._tenants import LISTINGS
+from ._writes import WRITES
 
 if TYPE_CHECKING:
     pass
@@ -159,7 +161,11 @@ def cli(
     verbose: int,
     show_retries: bool | None,
 ) -> None:
-    """Stream MyReports (Dimensions) billing data: every invoice, as ndjson, CSV or a table."""
+    """Stream MyReports (Dimensions) billing data, and run the Enterprise resources.
+
+    Invoices as ndjson, CSV or a table; accounts, customers, users and PBX connections
+    listed the same way, and changed by explicit commands.
+    """
     credentials = Credentials(
         token=token or None,
         client_id=client_id or None,
@@ -186,7 +192,7 @@ def cli(
     )
 
 
-for _command in (invoices, invoice, summary, detail, login, demo, fake_server):
+for _command in (invoices, invoice, summary, detail, *LISTINGS, *WRITES, login, demo, fake_server):
     cli.add_command(_command)
 
 

@@ -13,16 +13,13 @@ from myreports_async import (
 )
 
 from .._validate import MAX_PREFETCH
+from ._formats import FORMATS, INVOICES, RecordWriter, make_writer
 from ._output import (
-    FORMATS,
     DownloadProgress,
-    InvoiceWriter,
     LineSink,
     OutputError,
     Progress,
     Tally,
-    invoice_json,
-    make_writer,
 )
 from ._run import reporting, run
 from ._setup import GlobalOptions, load_auth, make_progress, open_client, write_all
@@ -83,7 +80,7 @@ def invoices(
     auth = load_auth(options)
     tally = Tally()
 
-    async def main(writer: InvoiceWriter, progress: Progress) -> None:
+    async def main(writer: RecordWriter[Invoice], progress: Progress) -> None:
         async with (
             open_client(options, auth) as client,
             contextlib.aclosing(
@@ -93,7 +90,7 @@ def invoices(
             await write_all(stream, writer, tally, progress)
 
     with reporting(invoices_written=lambda: tally.count), LineSink(output) as sink:
-        writer = make_writer(fmt, sink)
+        writer = make_writer(fmt, sink, INVOICES)
         progress = make_progress(output, options.verbose)
         run(lambda: main(writer, progress))
 
@@ -115,7 +112,7 @@ def invoice(options: GlobalOptions, invoice_id: str) -> None:
     with reporting():
         found = run(main)
         with LineSink(None) as sink:
-            sink.write(invoice_json(found) + "\n")
+            sink.write(INVOICES.json(found) + "\n")
 
 
 # -- summary ID, detail ID -----------------------------------------------------------------

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import click
 
 from myreports_async import (
+    Invoice,
     MyReportsClient,
     RetryPolicy,
     authorize_with_browser,
@@ -26,12 +27,11 @@ from ._credentials import (
     DEFAULT_TOKEN_URL,
     client_credentials,
 )
+from ._formats import INVOICES, RecordWriter, make_writer
 from ._output import (
-    InvoiceWriter,
     LineSink,
     Progress,
     Tally,
-    make_writer,
 )
 from ._run import CommandError, Interrupted, reporting, run
 from ._setup import GlobalOptions, configure_logging, counting_pages, make_progress, write_all
@@ -170,7 +170,7 @@ def demo(
     tally = Tally()
     cap = max(1, page_size // 4)
 
-    async def main(writer: InvoiceWriter, progress: Progress) -> float:
+    async def main(writer: RecordWriter[Invoice], progress: Progress) -> float:
         service = FakeService(count, seed=DEMO_SEED, max_page_size=cap, access_tokens=(DEMO_TOKEN,))
         async with FakeServer(service, host="127.0.0.1", port=0) as server:
             started = time.perf_counter()
@@ -191,7 +191,7 @@ def demo(
 
     with reporting(invoices_written=lambda: tally.count):
         with LineSink(output) as sink:
-            writer = make_writer(fmt, sink)
+            writer = make_writer(fmt, sink, INVOICES)
             elapsed = run(lambda: main(writer, progress=make_progress(output, options.verbose)))
         rate = tally.count / elapsed if elapsed > 0 else 0.0
         pages = f"{tally.pages:,} page{'' if tally.pages == 1 else 's'}"

@@ -1,87 +1,33 @@
-"""What the invoice commands write: the record encoding, the three formats, the progress line.
+"""Where the listing commands write, and what they show meanwhile: the line sink, the
+tally, the progress lines and the retry lines on stderr.
 
-Rule 1: every format is written in whole lines, each flushed at once. A reader of a pipe
-sees each invoice as soon as it arrives, and a file cut short by Ctrl-C (or by a kill)
-holds only complete lines.
-
-Rule 2: values are never lost in formatting. Money is written as the exact decimal
-(``format(value, "f")``: no binary float, no exponent); datetimes keep their offset.
+The formats themselves (ndjson, CSV, table) are ``_formats``'s.
 """
 
 from __future__ import annotations
 
-import csv
 import io
 import logging
-import operator
 import sys
 import time
-import typing
 from collections.abc import Callable
-from datetime import datetime
 from decimal import Decimal
-from typing import Protocol, TextIO
+from typing import TextIO
 
 import attrs
-import msgspec
 
 from myreports_async import Invoice
 
 from ._run import CommandError
 
 __all__ = [
-    "FIELDS",
-    "FORMATS",
     "DownloadProgress",
-    "InvoiceWriter",
     "LineSink",
     "OutputError",
     "Progress",
     "RetryLines",
     "Tally",
-    "invoice_json",
-    "invoice_record",
-    "make_writer",
 ]
-
-FIELDS = tuple(attribute.name for attribute in attrs.fields(Invoice))
-"""The keys of an ndjson record and the columns of the CSV header, in order: every field
-of :class:`Invoice`, so a new field shows up here without an edit."""
-
-FORMATS = ("ndjson", "csv", "table")
-
-
-# -- encoding ------------------------------------------------------------------------------
-
-
-def _text(value: object) -> str | None:
-    """A field's value as text; ``None`` stays ``None``."""
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        # A JSON string, not a number: a JSON number is a float to most readers (jq,
-        # JavaScript, pandas), which would turn 0.1 + 0.2 into 0.30000000000000004.
-        return format(value, "f")
-    return str(value)
-
-
-def invoice_record(invoice: Invoice) -> dict[str, str | None]:
-    """The invoice as a JSON-ready dict with snake_case keys (``None`` for a missing field).
-
-    Example::
-
-        >>> invoice_record(Invoice("0123", invoice_value=Decimal("17.50")))["invoice_value"]
-        '17.50'
-    """
-    return {name: _text(getattr(invoice, name)) for name in FIELDS}
-
-
-def invoice_json(invoice: Invoice) -> str:
-    """One line of ndjson (without the newline): the :func:`invoice_record` as JSON."""
-    return msgspec.json.encode(invoice_record(invoice)).decode("utf-8")
-
 
 # -- where lines go ------------------------------------------------------------------------
 
@@ -161,164 +107,6 @@ class LineSink:
         self._stream = open(fileno, "w", encoding="utf-8", newline="", closefd=False)  # noqa: SIM115
         self._owned = True
         return self._stream
-
-
-# -- formats -------------------------------------------------------------------------------
-
-
-class InvoiceWriter(Protocol):
-    """One output format: ``write`` each invoice, then ``finish`` once.
-
-    ``finish(complete=False)`` (the stream failed or was interrupted) writes what is
-    held back but nothing else, so a failure before the first invoice writes nothing.
-    """
-
-    def write(self, invoice: Invoice) -> None: ...
-
-    def finish(self, *, complete: bool) -> None: ...
-
-
-class NdjsonWriter:
-    """One JSON object per line (see :func:`invoice_record`)."""
-
-    def __init__(self, sink: LineSink) -> None:
-        self._sink = sink
-
-    def write(self, invoice: Invoice) -> None:
-        self._sink.write(invoice_json(invoice) + "\n")
-
-    def finish(self, *, complete: bool) -> None:
-        pass
-
-
-class CsvWriter:
-    """A header of :data:`FIELDS`, then one row per invoice (``\\n`` line ends, UTF-8)."""
-
-    def __init__(self, sink: LineSink) -> None:
-        self._sink = sink
-        self._buffer = io.StringIO()
-        self._csv = csv.writer(self._buffer, lineterminator="\n")
-        self._started = False
-
-    def _row(self, values: tuple[str | None, ...]) -> None:
-        # Rendered in memory first so the sink gets the whole row in one write.
-        self._buffer.seek(0)
-        self._buffer.truncate()
-        self._csv.writerow(values)
-        self._sink.write(self._buffer.getvalue())
-
-    def write(self, invoice: Invoice) -> None:
-        if not self._started:
-            self._started = True
-            self._row(FIELDS)
-        self._row(tuple(invoice_record(invoice).values()))
-
-    def finish(self, *, complete: bool) -> None:
-        if complete and not self._started:  # no invoices: the header alone
-            self._started = True
-            self._row(FIELDS)
-
-
-def _date(value: datetime | None) -> str:
-    return "" if value is None else value.date().isoformat()
-
-
-@attrs.frozen
-class _Column:
-    title: str
-    cell: Callable[[Invoice], str]
-    right: bool = False
-    max_width: int | None = None  # only free text is cut; ids and money never are
-
-
-# The table for people: every field of Invoice but those left out, titled by its name in
-# capitals unless renamed here, shown by its type (dates without the time, money with
-# thousands separators, right-aligned). Only the fields named here are cut to fit.
-_TABLE_LEAVES_OUT = frozenset({"tenant_id"})  # a UUID: use ndjson or CSV for data
-_TABLE_TITLES = {
-    "invoice_number": "NUMBER",
-    "customer_name": "CUSTOMER",
-    "billing_period_start": "PERIOD START",
-    "billing_period_end": "PERIOD END",
-    "invoice_value": "VALUE",
-}
-_TABLE_CUT = {"customer_name": 32}
-
-
-def _column(name: str, hint: object) -> _Column:
-    title = _TABLE_TITLES.get(name, name.replace("_", " ").upper())
-    read = operator.attrgetter(name)
-    if hint in (datetime, datetime | None):
-        return _Column(title, lambda i: _date(read(i)))
-    if hint in (Decimal, Decimal | None):
-        return _Column(title, lambda i: "" if read(i) is None else format(read(i), ",f"), True)
-    return _Column(title, lambda i: _text(read(i)) or "", max_width=_TABLE_CUT.get(name))
-
-
-_INVOICE_HINTS = typing.get_type_hints(Invoice)
-_TABLE_COLUMNS = tuple(
-    _column(name, _INVOICE_HINTS[name]) for name in FIELDS if name not in _TABLE_LEAVES_OUT
-)
-
-
-class TableWriter:
-    """Aligned columns for people, streamed with bounded memory.
-
-    The first ``sample`` rows are held back to size the columns; later rows are padded to
-    those widths (a longer customer name is cut with "…"; a longer id or value just
-    pushes its row out of line rather than lose characters).
-    """
-
-    def __init__(self, sink: LineSink, *, sample: int = 100) -> None:
-        self._sink = sink
-        self._sample = sample
-        self._held: list[tuple[str, ...]] | None = []
-        self._widths: tuple[int, ...] = ()
-
-    def write(self, invoice: Invoice) -> None:
-        cells = tuple(column.cell(invoice) for column in _TABLE_COLUMNS)
-        if self._held is None:
-            self._line(cells)
-            return
-        self._held.append(cells)
-        if len(self._held) >= self._sample:
-            self._release()
-
-    def finish(self, *, complete: bool) -> None:
-        if self._held is not None and (complete or self._held):
-            self._release()
-
-    def _release(self) -> None:
-        held, self._held = self._held or [], None
-        widths = []
-        for position, column in enumerate(_TABLE_COLUMNS):
-            width = max([len(column.title), *(len(cells[position]) for cells in held)])
-            if column.max_width is not None:
-                width = min(width, column.max_width)
-            widths.append(width)
-        self._widths = tuple(widths)
-        self._line(tuple(column.title for column in _TABLE_COLUMNS))
-        for cells in held:
-            self._line(cells)
-
-    def _line(self, cells: tuple[str, ...]) -> None:
-        parts = []
-        for cell, width, column in zip(cells, self._widths, _TABLE_COLUMNS, strict=True):
-            if column.max_width is not None and len(cell) > width:
-                cell = cell[: width - 1] + "…"
-            parts.append(cell.rjust(width) if column.right else cell.ljust(width))
-        self._sink.write("  ".join(parts).rstrip() + "\n")
-
-
-def make_writer(fmt: str, sink: LineSink) -> InvoiceWriter:
-    """The writer for ``fmt``, one of :data:`FORMATS`."""
-    if fmt == "ndjson":
-        return NdjsonWriter(sink)
-    if fmt == "csv":
-        return CsvWriter(sink)
-    if fmt == "table":
-        return TableWriter(sink)
-    raise ValueError(f"unknown format {fmt!r}: expected one of {', '.join(FORMATS)}")
 
 
 # -- counting and progress -----------------------------------------------------------------

@@ -25,6 +25,7 @@ from myreports_async import (
     DecodeError,
     MyReportsError,
     NotFoundError,
+    PaymentRequiredError,
     PermissionDeniedError,
     RateLimitError,
     ServerError,
@@ -51,6 +52,7 @@ EXIT_NOT_FOUND = 4
 EXIT_TRANSPORT = 5
 EXIT_SERVICE = 6
 EXIT_DECODE = 7
+EXIT_CHARGES = 8
 EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141
 
@@ -64,6 +66,10 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
     (EXIT_TRANSPORT, "transport: host unreachable, connection dropped, timeout"),
     (EXIT_SERVICE, "service: HTTP 5xx, 429 or another 4xx, after retries"),
     (EXIT_DECODE, "decode: the answer is not the documented JSON"),
+    (
+        EXIT_CHARGES,
+        "charges: not carried out, it may incur charges (HTTP 402; see --accept-charges)",
+    ),
     (EXIT_INTERRUPTED, "interrupted (Ctrl-C)"),
     (EXIT_BROKEN_PIPE, "standard output closed by its reader (broken pipe)"),
 )
@@ -73,6 +79,7 @@ _ERROR_TABLE: tuple[tuple[type[MyReportsError], str, int], ...] = (
     (AuthenticationError, "authentication failed", EXIT_AUTH),
     (PermissionDeniedError, "permission denied", EXIT_AUTH),
     (NotFoundError, "not found", EXIT_NOT_FOUND),
+    (PaymentRequiredError, "not carried out", EXIT_CHARGES),
     (TransportError, "cannot reach the service", EXIT_TRANSPORT),
     (RateLimitError, "rate limited", EXIT_SERVICE),
     (ServerError, "service error", EXIT_SERVICE),
@@ -177,10 +184,18 @@ def reporting(*, invoices_written: Callable[[], int] | None = None) -> Iterator[
         hint = _auth_hint(exc) if isinstance(exc, AuthenticationError) else ""
         count = 0 if invoices_written is None else invoices_written()
         stopped = f" (stopped after {count:,} invoices)" if count else ""
-        raise CommandError(f"{what}: {exc}{hint}{stopped}", exit_code=code) from None
+        told = _CHARGES_LINE.format(url=exc.url) if isinstance(exc, PaymentRequiredError) else exc
+        raise CommandError(f"{what}: {told}{hint}{stopped}", exit_code=code) from None
     except BrokenPipeError:
         _silence_stdout()
         raise click.exceptions.Exit(EXIT_BROKEN_PIPE) from None
+
+
+# The library's message names its own argument (accept_charges=True); the CLI names its option.
+_CHARGES_LINE = (
+    "the request may incur charges (HTTP 402); repeat it with --accept-charges to accept them "
+    "({url})"
+)
 
 
 def _auth_hint(exc: AuthenticationError) -> str:

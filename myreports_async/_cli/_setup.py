@@ -26,8 +26,8 @@ from ._credentials import (
     OwningClient,
     load_provider,
 )
+from ._formats import RecordWriter
 from ._output import (
-    InvoiceWriter,
     OutputError,
     Progress,
     RetryLines,
@@ -163,7 +163,10 @@ def make_progress(output: str | None, verbose: int) -> Progress:
 
 
 async def write_all(
-    invoices: AsyncIterator[Invoice], writer: InvoiceWriter, tally: Tally, progress: Progress
+    invoices: AsyncIterator[Invoice],
+    writer: RecordWriter[Invoice],
+    tally: Tally,
+    progress: Progress,
 ) -> None:
     """Write every invoice, keeping count; whatever happens, the rows held are written."""
     try:
