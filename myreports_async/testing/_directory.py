@@ -2,7 +2,7 @@
 
 :class:`TenantDirectory` is the state the Enterprise routes (``_enterprise_routes``)
 serve and change, and what tests read to check what a client did. Its records are the
-camelCase JSON objects of the API (ENTERPRISE-API.md section 2).
+camelCase JSON objects of the API (as the service's reference documents them).
 
 Rules:
 
@@ -19,7 +19,7 @@ Rules:
 4. Deleting a tenant deletes what hangs under it: an account its customers, their PBX
    connections and the users whose primary tenant goes. Deleting a user from its
    primary tenant deletes it everywhere; from another tenant, only unlists it there
-   (ENTERPRISE-API.md U5).
+   (the service's Delete User page).
 5. Metrics are computed from the state when asked, so they always agree with it
    (``_metrics``).
 6. Records created here get seeded ids (:func:`~._tenants.new_id`), never reused.

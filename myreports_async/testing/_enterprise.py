@@ -36,7 +36,7 @@ Rules, in the order a request meets them:
    end is empty. ``page_size`` counts the items of this page; only the accounts' and
    customers' listings carry ``page_index`` (as documented).
 4. A write's body must be JSON and valid for its resource (``_write_bodies``), else 400.
-5. Charges (ENTERPRISE-API.md 1.7): an operation named in ``charges`` is answered 402
+5. Charges (the service's Charges page): an operation named in ``charges`` is answered 402
    without ``accept-charges: true``, and not carried out; the 402's body is the request's
    body as sent, not enveloped. The customer users' create and update are charged only
    when they assign a licence role (:data:`~._tenants.LICENCE_ROLES`): the role tables

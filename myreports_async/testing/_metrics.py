@@ -1,4 +1,4 @@
-"""An account's metrics (ENTERPRISE-API.md A6), computed from the tenant directory.
+"""An account's metrics (the service's Reseller Metrics page), computed from the tenant directory.
 
 Rules:
 

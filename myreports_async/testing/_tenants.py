@@ -12,7 +12,7 @@ Rules of the generated world:
 2. Account 0 is the reseller the invoice details name (``ResellerCode``,
    ``ResellerName``); the others are made up.
 3. ``dateCreated`` has no zone and three fractional digits, as the service writes it
-   (``2019-01-01T09:00:00.000``); metrics write six (ENTERPRISE-API.md 1.3).
+   (``2019-01-01T09:00:00.000``); metrics write six (as the service's examples do).
 4. A customer user has ``customer.user`` and, by its number, some licence roles (so the
    metrics count roles); the first of each customer also administers it. An account user
    has ``account.user``.

@@ -17,7 +17,7 @@ Rules:
    user; ``_type`` and ``name``, plus the keys that connect, for a PBX connection):
    else 400 "The <field> field is required." ([inferred] wording, .NET's).
 4. A PATCH body is a JSON array of operations ``{"op": "replace", "path": "/name",
-   "value": ...}`` (ENTERPRISE-API.md 1.8). Not an array: 400. Any other ``op``: 400
+   "value": ...}`` (the service's Patch pages). Not an array: 400. Any other ``op``: 400
    (only ``replace`` is documented). A path naming no field of the resource: 400 "The
    target location specified by path segment '<x>' was not found." (documented).
    Every operation is checked before any is applied: a bad one changes nothing.

@@ -1,6 +1,6 @@
 """Money end to end: the Decimal of the number exactly as the service's JSON text writes it.
 
-The contract's examples (CONTRACT.md, Records, changed in 0.2) through a real socket: the
+The documented money examples (the contract's Records, changed in 0.2) over a real socket: the
 listing and a single invoice from bodies the fake service answers as given, the detail
 and its streamed items from the fake service's own detail files (written with two
 decimal places, like the .NET service).
