@@ -72,3 +72,14 @@ def latency_middleware(seconds: float) -> Any:
         return response
 
     return slow
+
+
+async def serve_until_stdin_eof(service: Any) -> None:
+    """In the child: serve ``service`` (a ``FakeService``), print ``READY <url>``, and
+    stop at standard input's end of file."""
+    from myreports_async.testing import FakeServer
+
+    stop = stop_at_stdin_eof()
+    async with FakeServer(service) as server:
+        print(f"READY {server.url}", flush=True)
+        await stop.wait()

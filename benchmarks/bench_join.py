@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from _process import latency_middleware, server_child, stop_at_stdin_eof
+from _process import latency_middleware, serve_until_stdin_eof, server_child
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -41,7 +41,7 @@ import join_invoices_to_customers as join  # noqa: E402
 
 import myreports_async  # noqa: E402
 from myreports_async import MyReportsClient  # noqa: E402
-from myreports_async.testing import FakeServer, FakeService  # noqa: E402
+from myreports_async.testing import FakeService  # noqa: E402
 
 DOCS = ROOT / "docs"
 TOKEN = "test-token"  # noqa: S105 - the fake service's static token
@@ -66,10 +66,7 @@ class CountingSink:
 async def serve(args: argparse.Namespace) -> None:
     service = FakeService(args.invoices, seed=7, accounts=args.accounts)
     service.app.middlewares.append(latency_middleware(args.latency))
-    stop = stop_at_stdin_eof()
-    async with FakeServer(service) as server:
-        print(f"READY {server.url}", flush=True)
-        await stop.wait()
+    await serve_until_stdin_eof(service)
 
 
 @contextmanager

@@ -45,11 +45,11 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from _process import latency_middleware, server_child, stop_at_stdin_eof
+from _process import latency_middleware, serve_until_stdin_eof, server_child
 
 import myreports_async
 from myreports_async import MyReportsClient, RateLimiter
-from myreports_async.testing import FakeServer, FakeService
+from myreports_async.testing import FakeService
 
 HERE = Path(__file__).resolve().parent
 DOCS = HERE.parent / "docs"
@@ -115,10 +115,7 @@ async def serve(args: argparse.Namespace) -> None:
     )
     # Behind the gateway: a refused request is answered at once, an accepted one later.
     service.app.middlewares.append(latency_middleware(args.latency))
-    stop = stop_at_stdin_eof()
-    async with FakeServer(service) as server:
-        print(f"READY {server.url}", flush=True)
-        await stop.wait()
+    await serve_until_stdin_eof(service)
 
 
 @contextmanager

@@ -9,6 +9,7 @@ nothing and exits 0 once the service said it was done.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import click
 
@@ -49,63 +50,25 @@ def _tenant_options(command: Callable[..., None]) -> Callable[..., None]:
     return command
 
 
+# Click hands the options of _tenant_options over by name; they are the keyword arguments
+# of both creates, so they go through as they are (``fields``).
+
+
 @click.command("create-account", short_help="Create a reseller account.")
 @_tenant_options
 @click.pass_obj
-def create_account(
-    options: GlobalOptions,
-    name: str,
-    description: str | None,
-    reference: str | None,
-    enabled: bool,
-    timezone: str | None,
-    country_code: str | None,
-    accept_charges: bool,
-) -> None:
+def create_account(options: GlobalOptions, /, **fields: Any) -> None:
     """Create a reseller account; print it as the service answered."""
-    created = call(
-        options,
-        lambda client: client.accounts.create(
-            name=name,
-            description=description,
-            reference=reference,
-            enabled=enabled,
-            timezone=timezone,
-            country_code=country_code,
-            accept_charges=accept_charges,
-        ),
-    )
-    print_record(ACCOUNTS, created)
+    print_record(ACCOUNTS, call(options, lambda client: client.accounts.create(**fields)))
 
 
 @click.command("create-customer", short_help="Create a customer of an account.")
 @click.argument("account_id", metavar="ACCOUNT_ID")
 @_tenant_options
 @click.pass_obj
-def create_customer(
-    options: GlobalOptions,
-    account_id: str,
-    name: str,
-    description: str | None,
-    reference: str | None,
-    enabled: bool,
-    timezone: str | None,
-    country_code: str | None,
-    accept_charges: bool,
-) -> None:
+def create_customer(options: GlobalOptions, /, account_id: str, **fields: Any) -> None:
     """Create a customer of account ACCOUNT_ID; print it as the service answered."""
-    created = call(
-        options,
-        lambda client: client.customers(account_id).create(
-            name=name,
-            description=description,
-            reference=reference,
-            enabled=enabled,
-            timezone=timezone,
-            country_code=country_code,
-            accept_charges=accept_charges,
-        ),
-    )
+    created = call(options, lambda client: client.customers(account_id).create(**fields))
     print_record(CUSTOMERS, created)
 
 
