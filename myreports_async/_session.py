@@ -170,7 +170,7 @@ class ApiSession:
             transport_error_for=lambda failure, failed: failure.to_error(
                 failed=failed, url=shown_url
             ),
-            cool_down=self.limiter.cool_down,
+            cool_down=self.limiter.request_pause(),  # Rule 9 of _concurrency
             before_retry=before_retry,
             sleep=self._sleep,
             rand=self._rand,
