@@ -41,6 +41,7 @@ Rule 6 (pacing): attempts draw from a model of the gateway's bucket (the estimat
         and burst): the model is emptied by each counted refusal, refills at the rate,
         and lets a burst out at once when it is full, as the real bucket would; then one
         attempt per ``1/rate``. No attempt is sent into a bucket the model says is empty.
+        Attempts are let out in the order they asked (pages in page order).
         A counted refusal of an attempt the model let out of a burst (with half a request
         or more left behind it) says the real bucket is smaller than the model's, not
         that the rate is wrong: the burst drops by what was left (one at least) and the
@@ -173,6 +174,11 @@ class RateLimiter:
         self._waiting = 0
         self._epoch = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
+        # One attempt at a time waits for the pause, the window and the pace; the others
+        # queue behind it in the order they came (asyncio.Lock is first come, first
+        # served), so pages go out in page order: sleepers racing for the pace would
+        # send pages far ahead first, and past the end of a listing at prefetch 64.
+        self._turn = asyncio.Lock()
         # The model of the gateway's bucket (Rule 6); no rate: no limit seen yet.
         self._rate: float | None = None
         self._burst = 1.0
@@ -229,19 +235,20 @@ class RateLimiter:
         """Wait for the pause, a slot and the pace; take the slot (internal)."""
         self._waiting += 1
         try:
-            while True:
-                await self.cool_down.wait()
-                now = self._clock()
-                if self._pending:
-                    self._guess(now)
-                if self._in_flight >= max(1, int(self._window)):
-                    await self._wait_for_release()
-                    continue
-                gap = self._gap(now)
-                if gap > 0:
-                    await self._sleep(gap)
-                    continue
-                break
+            async with self._turn:
+                while True:
+                    await self.cool_down.wait()
+                    now = self._clock()
+                    if self._pending:
+                        self._guess(now)
+                    if self._in_flight >= max(1, int(self._window)):
+                        await self._wait_for_release()
+                        continue
+                    gap = self._gap(now)
+                    if gap > 0:
+                        await self._sleep(gap)
+                        continue
+                    break
         finally:
             self._waiting -= 1
         if self._rate is not None:
