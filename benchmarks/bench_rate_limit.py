@@ -37,6 +37,7 @@ import platform
 import random
 import statistics
 import sys
+import textwrap
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -399,7 +400,9 @@ def plot(results: Sequence[Result], path: Path) -> None:
     limited = [r for r in results if r.variant.rate is not None]
     names = list(dict.fromkeys(r.variant.name for r in limited))
     colors = {"client": "#1f77b4", "naive": "#999999", "botocore": "#ff7f0e"}
-    fig, (ax_t, ax_r) = plt.subplots(1, 2, figsize=(12, 4.8))
+    # One chart above the other, each the full width: side by side, five groups of
+    # three-line labels overlapped at any readable size.
+    fig, (ax_t, ax_r) = plt.subplots(2, 1, figsize=(11, 8.5))
     width = 0.27
     for i, loop in enumerate(LOOPS):
         rs = [next(r for r in limited if r.variant.name == n and r.loop == loop) for n in names]
@@ -409,10 +412,10 @@ def plot(results: Sequence[Result], path: Path) -> None:
         )
         ax_r.bar(xs, [100 * r.median(lambda run: run.refused_share) for r in rs], width,
                  label=loop, color=colors[loop])  # fmt: skip
-    labels = [n.replace(", ", "\n") for n in names]
+    labels = [textwrap.fill(n.replace(",", ""), 16) for n in names]
     for ax, title in ((ax_t, "time / ideal (median)"), (ax_r, "% of requests refused (median)")):
         ax.set_xticks(range(len(names)))
-        ax.set_xticklabels(labels, fontsize=7)
+        ax.set_xticklabels(labels, fontsize=9)
         ax.set_title(title)
         ax.legend(fontsize=8)
     ax_t.axhline(1.0, color="black", linewidth=0.6)

@@ -11,37 +11,57 @@ Rule 1 (signals): a 429, or a 503 (an overloaded service or a gateway's default 
 Rule 2 (once per burst): a refusal counts only if its attempt was sent after the last
         counted one: attempts sent together into a full bucket are refused together, and
         their refusals say nothing new.
-Rule 3 (no limit until one is seen): until the first refusal nothing is paced and up to
-        ``max_concurrency`` attempts may be out, so a service without a limit is served
-        as fast as the demand asks.
-Rule 4 (the rate is measured over whole cycles): a refusal means the gateway's bucket is
-        empty at that moment. The rate is estimated when the pause it brought is over,
-        as the successes since the previous refusal divided by the time since then,
-        pause included: the tokens that refill during the pause are spent after it, so
-        this is what the service grants per second. The span is at least the pause the
-        refusal asked for (``Retry-After``), or ``MIN_SPAN`` when it asked for none or
-        for 0. The first refusal has no previous one: its span starts at the first
-        attempt, so what the full bucket let through at once counts as spread over the
-        pause (a gateway's burst is usually about what refills in it), and is taken as
-        the burst. A first refusal with nothing accepted before it tells no rate (the
+Rule 3 (slow start): until the first refusal nothing is paced; the window of attempts in
+        flight starts at ``SLOW_START`` and grows by one per success while attempts wait
+        (it doubles per round trip), up to ``max_concurrency``. Sending the whole
+        read-ahead into a bucket nothing is known about would have most of it refused at
+        once (8 into nginx's burst of 5, 64 into anything); a service without a limit
+        pays about two round trips for it.
+Rule 4 (the first refusal: a guess): a refusal means the gateway's bucket is empty. The
+        first one has no rate to pace by, so its pause is shared (Rule 9); when it is
+        over, what passed since the first attempt, spread over at least the pause it
+        asked for (``MIN_SPAN`` when it asked for none or for 0), is the rate, and is
+        taken as the burst (a gateway's burst is usually about what refills in the
+        pause); the burst is what had passed when the refusal came back (nginx delays
+        its burst of 5 and refuses at once: 4 have passed, 9 by the end of the pause).
+        A first refusal with nothing accepted before it tells no rate (the
         service may be down, or another process emptied the bucket): nothing is paced
         yet, and the next span starts with the next attempt.
-Rule 5 (decrease): after a later refusal the rate is the measured one, but at least
-        ``BACK_OFF`` times the rate that was refused (a long span at a lower rate, or a
-        pause longer than the burst refills, makes the measure too low), and never more
-        than the refused rate.
+Rule 5 (later refusals: a measure): the bucket is empty at two counted refusals, so what
+        passed between them is what refilled: the successes since the last one divided
+        by the time since it (a lower bound: exact while attempts kept the bucket empty,
+        low if it overflowed, e.g. a pause longer than its burst lasts). The same count
+        from the end of the pause, less what the model let out at once then, leaves the
+        pause out. The whole span's figure is taken unless it is under ``BACK_OFF`` times
+        the other (then the pause overflowed: nginx refills 20/s but keeps 5). The new
+        rate is never above the rate that was refused, never below ``FLOOR`` times it; a
+        span of fewer than ``MIN_COUNT`` successes is too short to measure, and the rate
+        becomes ``BACK_OFF`` times the refused one.
 Rule 6 (pacing): attempts draw from a model of the gateway's bucket (the estimated rate
-        and burst): the model is emptied by each counted refusal, refills during the
-        pause, and after it lets a burst out at once, as the real bucket would; then one
-        attempt per ``1/rate``. So the ``Retry-After`` pause costs no throughput, and no
-        attempt is sent into a bucket the model says is empty.
+        and burst): the model is emptied by each counted refusal, refills at the rate,
+        and lets a burst out at once when it is full, as the real bucket would; then one
+        attempt per ``1/rate``. No attempt is sent into a bucket the model says is empty.
+        Attempts are let out in the order they asked (pages in page order).
+        A counted refusal of an attempt the model let out of a burst (with half a request
+        or more left behind it) says the real bucket is smaller than the model's, not
+        that the rate is wrong: the burst drops by what was left (one at least) and the
+        rate stays.
 Rule 7 (probe): while attempts wait for the pace, the rate creeps up from the last
-        estimate, slowly at first and faster with time (``PROBE`` times the square of the
-        seconds since the estimate): a gateway's limit is usually fixed, so a refusal
-        costs more than a little time below the limit; the next refusal measures again.
+        estimate. After the first refusal's guess, which may be far too low (nginx's burst
+        of 5 at 20/s), it doubles every ``DOUBLING`` seconds; after a measure, which is
+        close, it grows by ``PROBE`` times the square of the seconds since: about one
+        refusal in 5 to 7 s at the limit, and a higher limit is found in time.
 Rule 8 (concurrency): a counted refusal halves the window of attempts in flight (from
         what was really in flight); a success sent in the current window grows it by one
         while attempts wait, never past ``max_concurrency``; it never goes below one.
+Rule 9 (the pause a refusal asks for): the refused attempt always waits its
+        ``Retry-After`` (or its backoff without one) before it is repeated, as RFC 9110
+        asks. Other attempts wait it too (``cool_down``, shared) only while the limiter
+        has no rate: then nothing else says when the bucket holds a request again. Once it
+        has one, the model, emptied by the refusal and refilling at the rate, is the
+        pause for new attempts: a gateway that says ``Retry-After: 1`` refills during that
+        second, and a pause of the whole second wastes what refills beyond its burst
+        (nginx: 15 of 20 requests each time).
 
 The ``Retry-After`` pause (``cool_down``, a :class:`._retry.CoolDown`) belongs to the
 limiter too: it is the same service's limit, so whoever shares the limiter shares the
@@ -59,16 +79,23 @@ import attrs
 
 from ._retry import Clock, CoolDown, Sleep
 
-__all__ = ["Outcome", "RateLimiter", "Ticket"]
+__all__ = ["Outcome", "RateLimiter", "RequestPause", "Ticket"]
 
 #: The most attempts in flight at once: far above any read-ahead, so only the demand bounds it.
 DEFAULT_MAX_CONCURRENCY = 64
-#: The shortest span a rate is measured over when no pause was asked for, seconds (Rule 4).
+#: The window of attempts in flight before anything is known of the limit (Rule 3).
+SLOW_START = 2
+#: The shortest span the first rate is guessed over when no pause was asked for (Rule 4).
 MIN_SPAN = 1.0
-#: After a refusal, the rate is at least this share of the refused rate (Rule 5).
+#: How far the whole span's measure may be under the one after the pause (Rule 5); the
+#: rate after a refusal too short to measure, as a share of the refused rate.
 BACK_OFF = 0.85
-#: The growth of the rate while attempts wait, per square second since the estimate (Rule 7).
-PROBE = 0.02
+#: A refusal never lowers the rate below this share of the refused rate (Rule 5).
+FLOOR = 0.5
+#: The fewest successes a measure is made from (Rule 5).
+MIN_COUNT = 4
+#: The growth of a measured rate while attempts wait, per square second (Rule 7).
+PROBE = 0.002
 #: After the first refusal's guess, the rate doubles every this many seconds (Rule 7).
 DOUBLING = 1.0
 #: The slowest pace, requests per second: one every 16 seconds.
@@ -85,10 +112,12 @@ class Outcome(enum.Enum):
 
 @attrs.frozen
 class Ticket:
-    """A slot held by one attempt: when it was taken, and in which refusal epoch."""
+    """A slot held by one attempt: when it was taken, in which refusal epoch, and what
+    the model's bucket held once it was taken."""
 
     epoch: int
     started: float
+    left: float = 0.0
 
 
 class RateLimiter:
@@ -106,8 +135,10 @@ class RateLimiter:
             ...
 
     It learns the limit from the service's refusals (429, or 503) and its successes, and
-    waits out any ``Retry-After`` pause for every request that shares it. Its rules are
-    in the module ``myreports_async._concurrency``.
+    starts with a small window that doubles per round trip until the first refusal. A
+    refused attempt waits its ``Retry-After``; the others wait it too until a rate is
+    known, then only as long as the learned rate says. Its rules are in the module
+    ``myreports_async._concurrency``.
 
     Args:
         max_concurrency: the most attempts in flight at once.
@@ -138,24 +169,33 @@ class RateLimiter:
         self._adaptive = adaptive
         self._clock = clock
         self._sleep = sleep
-        self._window = self._ceiling
+        self._window = min(self._ceiling, SLOW_START) if adaptive else self._ceiling  # Rule 3
         self._in_flight = 0
         self._waiting = 0
         self._epoch = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
-        # The model of the gateway's bucket (Rule 6); no rate: no limit seen yet (Rule 3).
+        # One attempt at a time waits for the pause, the window and the pace; the others
+        # queue behind it in the order they came (asyncio.Lock is first come, first
+        # served), so pages go out in page order: sleepers racing for the pace would
+        # send pages far ahead first, and past the end of a listing at prefetch 64.
+        self._turn = asyncio.Lock()
+        # The model of the gateway's bucket (Rule 6); no rate: no limit seen yet.
         self._rate: float | None = None
         self._burst = 1.0
         self._level = 0.0
         self._level_at = 0.0
-        # The measure (Rule 4): successes since `_span_from`, the last counted refusal (or
-        # the first attempt); `_refused_rate` is set while a refusal waits for its pause.
+        # The measure (Rules 4 and 5): successes since `_span_from` (the last counted
+        # refusal, or the first attempt); successes sent since `_resume_at` (the end of
+        # the pause), less `_resume_level`, what the model let out at once then.
         self._span_from: float | None = None
         self._accepted = 0
+        self._resume_at = 0.0
+        self._resume_level = 0.0
+        self._resumed = 0
+        # The first refusal waits for its shared pause to be over (Rule 4).
         self._pending = False
-        self._refused_rate: float | None = None
         self._refused_at = 0.0
-        self._asked: float | None = None  # the Retry-After of the last counted refusal
+        self._asked: float | None = None  # the Retry-After of the first refusal
         # The probe (Rule 7): the last estimate, and when it was made.
         self._base_rate = 0.0
         self._base_at = 0.0
@@ -183,23 +223,32 @@ class RateLimiter:
         """Attempts holding a slot now."""
         return self._in_flight
 
+    def request_pause(self) -> RequestPause:
+        """The pause of one request, for its retry loop (internal; Rule 9)."""
+        return RequestPause(self)
+
+    def _shares_pause(self) -> bool:
+        """Whether a refusal's pause holds every attempt (Rule 9): only without a rate."""
+        return self._rate is None
+
     async def acquire(self) -> Ticket:
         """Wait for the pause, a slot and the pace; take the slot (internal)."""
         self._waiting += 1
         try:
-            while True:
-                await self.cool_down.wait()
-                now = self._clock()
-                if self._pending:
-                    self._estimate(now)
-                if self._in_flight >= max(1, int(self._window)):
-                    await self._wait_for_release()
-                    continue
-                gap = self._gap(now)
-                if gap > 0:
-                    await self._sleep(gap)
-                    continue
-                break
+            async with self._turn:
+                while True:
+                    await self.cool_down.wait()
+                    now = self._clock()
+                    if self._pending:
+                        self._guess(now)
+                    if self._in_flight >= max(1, int(self._window)):
+                        await self._wait_for_release()
+                        continue
+                    gap = self._gap(now)
+                    if gap > 0:
+                        await self._sleep(gap)
+                        continue
+                    break
         finally:
             self._waiting -= 1
         if self._rate is not None:
@@ -207,7 +256,7 @@ class RateLimiter:
         if self._span_from is None:
             self._span_from = now
         self._in_flight += 1
-        return Ticket(self._epoch, now)
+        return Ticket(self._epoch, now, max(0.0, self._level))
 
     def release(self, ticket: Ticket, outcome: Outcome, retry_after: float | None = None) -> None:
         """Give the slot back with what the attempt found (internal); ``retry_after``: the
@@ -218,11 +267,13 @@ class RateLimiter:
             current = ticket.epoch == self._epoch
             if outcome is Outcome.SUCCESS:
                 self._accepted += 1
+                if ticket.started >= self._resume_at:
+                    self._resumed += 1
                 if current and self._waiting > 0:
-                    self._window = min(self._ceiling, self._window + 1)  # Rule 8
+                    self._window = min(self._ceiling, self._window + 1)  # Rules 3 and 8
                     self._probe(now)
             elif outcome is Outcome.THROTTLED and current:
-                self._on_refused(now, retry_after)
+                self._on_refused(now, retry_after, ticket.left)
         # Every waiter checks again, in the order they came (their wake-ups run in order),
         # so the earliest page request gets the slot first.
         while self._waiters:
@@ -251,49 +302,63 @@ class RateLimiter:
         # fall short by a rounding error, and a sleep that short would never end the wait.
         return 0.0 if self._level >= 1 - 1e-9 else (1 - self._level) / rate
 
-    def _on_refused(self, now: float, retry_after: float | None) -> None:
+    def _on_refused(self, now: float, retry_after: float | None, left: float) -> None:
         used = min(self._window, float(self._in_flight + 1))  # counting this attempt
         self._window = max(1.0, used / 2)  # Rule 8
         self._epoch += 1  # Rule 2
-        if self._rate is not None:
-            self._gap(now)  # settle the model at the old rate before emptying it
-        self._level, self._level_at = 0.0, now  # the gateway's bucket is empty now
-        if not self._pending:
-            self._refused_rate = self._rate
-        self._pending = True
-        self._refused_at = now
-        self._asked = retry_after
+        refused = self._rate
+        if refused is None:
+            # No rate yet: the pause is shared; the guess waits for its end (Rule 4).
+            if not self._pending:
+                self._burst = max(1.0, float(self._accepted))
+            self._pending = True
+            self._refused_at = now
+            self._asked = retry_after
+            return
+        self._gap(now)  # settle the model at the old rate before emptying it
+        if left >= 0.5:
+            # Sent out of a burst the real bucket did not have (Rule 6): the burst is
+            # smaller, the rate stands; the model is empty like the real bucket.
+            self._burst = max(1.0, self._burst - max(1.0, left))
+            self._level, self._level_at = 0.0, now
+            return
+        self._set_rate(now, self._measure(now, refused), level=0.0, guessed=False)
 
-    def _estimate(self, now: float) -> None:
-        """Rules 4 and 5, once the pause after a counted refusal is over."""
+    def _measure(self, now: float, refused: float) -> float:
+        """Rule 5: the rate a later refusal tells, from the successes before it."""
+        if self._resumed < MIN_COUNT or now <= self._resume_at:
+            return max(MIN_RATE, BACK_OFF * refused)
+        after_pause = (self._resumed - self._resume_level) / (now - self._resume_at)
+        start = self._span_from if self._span_from is not None else self._resume_at
+        whole = self._accepted / max(now - start, now - self._resume_at)
+        measured = whole if whole >= BACK_OFF * after_pause else after_pause
+        return max(MIN_RATE, FLOOR * refused, min(refused, measured))
+
+    def _guess(self, now: float) -> None:
+        """Rule 4, once the shared pause after the first refusal is over."""
         self._pending = False
-        start = self._span_from if self._span_from is not None else now
-        asked = self._asked
-        shortest = asked if asked is not None and asked > 0 else MIN_SPAN
-        measured = self._accepted / max(shortest, now - start)
-        refused = self._refused_rate
-        if refused is None and self._accepted == 0:
+        if self._accepted == 0:
             # Refused with nothing accepted: a service that is down, or a bucket someone
             # else emptied. No rate can be told from that; measure from the next attempt.
             self._span_from = None
             return
-        if refused is None:
-            # The first refusal: what got through before it is the burst (Rule 4).
-            self._burst = max(1.0, float(self._accepted))
-            rate = measured
-            self._guessed = True
-        else:
-            self._guessed = False
-            rate = min(refused, max(measured, BACK_OFF * refused))
-        rate = max(MIN_RATE, rate)
-        if self._rate is not None:
-            self._gap(now)  # refill the model up to now at the old rate
-        self._rate = rate
-        self._level = min(self._burst, (now - self._refused_at) * rate)
-        self._level_at = now
-        self._base_rate, self._base_at = rate, now
+        start = self._span_from if self._span_from is not None else now
+        asked = self._asked
+        shortest = asked if asked is not None and asked > 0 else MIN_SPAN
+        rate = max(MIN_RATE, self._accepted / max(shortest, now - start))
         self._span_from = self._refused_at
-        self._accepted = 0
+        self._set_rate(now, rate, level=min(self._burst, (now - self._refused_at) * rate))
+        self._accepted = 0  # the span from the refusal: nothing passed during the pause
+
+    def _set_rate(self, now: float, rate: float, *, level: float, guessed: bool = True) -> None:
+        """A new estimate: the model's bucket holds ``level`` now; the next span starts."""
+        self._rate = rate
+        self._level, self._level_at = level, now
+        self._base_rate, self._base_at = rate, now
+        self._guessed = guessed
+        self._resume_at, self._resume_level, self._resumed = now, level, 0
+        if not guessed:
+            self._span_from, self._accepted = now, 0
 
     def _probe(self, now: float) -> None:
         """Rule 7: let the rate creep up while attempts wait for the pace."""
@@ -305,3 +370,28 @@ class RateLimiter:
             self._rate = self._base_rate * 2 ** (elapsed / DOUBLING)
         else:
             self._rate = self._base_rate * (1 + PROBE * elapsed * elapsed)
+
+
+class RequestPause(CoolDown):
+    """The pause of one request's retry loop (Rule 9): its own ``Retry-After`` or
+    backoff, and the limiter's shared pause.
+
+    ``extend`` makes this request wait; it holds every attempt of the limiter only while
+    the limiter has no rate to pace them by.
+    """
+
+    def __init__(self, limiter: RateLimiter) -> None:
+        super().__init__(clock=limiter._clock, sleep=limiter._sleep)
+        self._limiter = limiter
+
+    @property
+    def remaining(self) -> float:
+        """Seconds left before this request may be repeated."""
+        return max(super().remaining, self._limiter.cool_down.remaining)
+
+    def extend(self, seconds: float) -> None:
+        """Make this request wait at least ``seconds``, and every other one if no rate is
+        known."""
+        super().extend(seconds)
+        if self._limiter._shares_pause():
+            self._limiter.cool_down.extend(seconds)

@@ -285,7 +285,7 @@ class ApiSession:
             shown_url=shown_url,
             error_for=error_for,
             transport_error_for=transport_error_for,
-            cool_down=self.limiter.cool_down,
+            cool_down=self.limiter.request_pause(),  # Rule 9 of _concurrency
             before_retry=before_retry,
             sleep=self._sleep,
             rand=self._rand,

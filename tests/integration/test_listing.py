@@ -14,6 +14,7 @@ from myreports_async import (
     DecodeError,
     Invoice,
     MyReportsClient,
+    RateLimiter,
     RateLimitError,
     ResumePoint,
     RetryPolicy,
@@ -276,8 +277,10 @@ def client_tasks() -> set[asyncio.Task[object]]:
 
 
 async def test_breaking_out_cancels_eight_pages_in_flight(
-    service: FakeService, client: MyReportsClient
+    service: FakeService, make_client: ClientFactory
 ) -> None:
+    # All eight at once: the limiter's slow start would send two, then four.
+    client = make_client(rate_limiter=RateLimiter(adaptive=False))
     service.invoice_count = 10_000
     for index in range(1, 9):
         service.inject(Fault.delay(30), route="list", page_index=index)
@@ -297,8 +300,9 @@ async def test_breaking_out_cancels_eight_pages_in_flight(
 
 
 async def test_cancelling_the_consumer_cancels_requests_in_flight(
-    service: FakeService, client: MyReportsClient
+    service: FakeService, make_client: ClientFactory
 ) -> None:
+    client = make_client(rate_limiter=RateLimiter(adaptive=False))  # all eight at once
     service.invoice_count = 10_000
     for index in range(1, 9):
         service.inject(Fault.delay(30), route="list", page_index=index)

@@ -24,8 +24,15 @@ class FakeClock:
         await asyncio.sleep(0)
 
 
-def limiter(clock: FakeClock, *, ceiling: int = 64, adaptive: bool = True) -> RateLimiter:
-    return RateLimiter(max_concurrency=ceiling, adaptive=adaptive, clock=clock, sleep=clock.sleep)
+def limiter(
+    clock: FakeClock, *, ceiling: int = 64, adaptive: bool = True, slow_start: bool = False
+) -> RateLimiter:
+    lim = RateLimiter(max_concurrency=ceiling, adaptive=adaptive, clock=clock, sleep=clock.sleep)
+    if not slow_start:
+        # Most rules are easier to see with the whole window open from the start (Rule 3
+        # has its own tests below).
+        lim._window = float(ceiling)
+    return lim
 
 
 async def hold(window: RateLimiter, count: int) -> list[Ticket]:
@@ -49,7 +56,27 @@ async def burst_then_refusal(
     lim.cool_down.extend(pause)
 
 
-# --- Rule 3: no limit until one is seen ---------------------------------------------------
+# --- Rule 3: slow start, nothing paced until a refusal ------------------------------------
+
+
+async def test_the_window_starts_small_and_doubles_per_round_of_successes() -> None:
+    clock = FakeClock()
+    lim = limiter(clock, slow_start=True)
+    assert lim.window == 2
+
+    first = await hold(lim, 2)
+    waiter = asyncio.create_task(hold(lim, 4))
+    await settle()
+    assert not waiter.done()  # a third attempt waits for the window
+    for ticket in first:
+        lim.release(ticket, Outcome.SUCCESS)  # each success while one waits: one more
+    second = await waiter
+
+    assert lim.window == 4
+    assert lim.in_flight == 4
+    assert (lim.rate, clock.slept) == (None, [])
+    for ticket in second:
+        lim.release(ticket, Outcome.NEUTRAL)
 
 
 async def test_without_a_refusal_nothing_is_paced() -> None:
@@ -303,4 +330,55 @@ def test_bad_arguments_are_refused() -> None:
 
 
 def test_repr_shows_the_state_without_secrets() -> None:
-    assert repr(RateLimiter()) == "<RateLimiter rate=none window=64 in_flight=0 waiting=0>"
+    assert repr(RateLimiter()) == "<RateLimiter rate=none window=2 in_flight=0 waiting=0>"
+
+
+# --- Rule 9: whose pause a refusal's Retry-After is ---------------------------------------
+
+
+async def test_without_a_rate_a_refusal_pauses_every_attempt() -> None:
+    clock = FakeClock()
+    lim = limiter(clock)
+    ticket = await lim.acquire()
+    lim.release(ticket, Outcome.THROTTLED, retry_after=1.0)
+
+    lim.request_pause().extend(1.0)
+
+    assert lim.cool_down.remaining == pytest.approx(1.0)  # no rate: everyone waits
+
+
+async def test_with_a_rate_only_the_refused_request_waits_its_retry_after() -> None:
+    clock = FakeClock()
+    lim = limiter(clock)
+    await burst_then_refusal(clock, lim, accepted=10)
+    lim.release(await lim.acquire(), Outcome.SUCCESS)  # the first pause: shared
+    rate = lim.rate
+    assert rate is not None
+    refused = await lim.acquire()
+    lim.release(refused, Outcome.THROTTLED, retry_after=1.0)
+    pause = lim.request_pause()
+
+    pause.extend(1.0)
+
+    assert pause.remaining == pytest.approx(1.0)  # the refused request: RFC 9110
+    assert lim.cool_down.remaining == 0  # the others: the model's bucket paces them
+    before = clock.now
+    lim.release(await lim.acquire(), Outcome.SUCCESS)
+    assert 0 < clock.now - before < 1.0
+
+
+# --- Rule 6: a refusal out of a burst lowers the burst, not the rate -----------------------
+
+
+async def test_a_refusal_out_of_a_burst_lowers_the_burst_and_keeps_the_rate() -> None:
+    clock = FakeClock()
+    lim = limiter(clock)
+    await burst_then_refusal(clock, lim, accepted=10)  # guess: 10/s, burst 10
+    lim.release(await lim.acquire(), Outcome.SUCCESS)  # after the pause, the model is full
+    rate = lim.rate
+    ticket = await lim.acquire()  # out at once, with about 8 left behind it
+
+    lim.release(ticket, Outcome.THROTTLED)
+
+    assert lim.rate == rate
+    assert lim._burst == pytest.approx(10 - 7.8, abs=0.1)
