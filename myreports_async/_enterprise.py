@@ -21,6 +21,7 @@ from ._enterprise_codec import (
     USERS,
 )
 from ._enterprise_models import Account, AccountMetrics, Customer, PbxConnection, User
+from ._models import ResumePoint
 from ._resources import Collection, create_fields
 from ._session import ApiSession
 
@@ -94,6 +95,13 @@ class Accounts(Collection[Account]):
         return ACCOUNT_METRICS.single(await self._http.get_bytes(url), url=str(url))
 
 
+def _filter_query(filter: str | None) -> dict[str, str] | None:
+    """The ``filter`` query parameter of a customer listing (yarl percent-encodes it)."""
+    if filter is not None and not isinstance(filter, str):
+        raise TypeError("filter must be a str or None")
+    return None if filter is None else {"filter": filter}
+
+
 class Customers(Collection[Customer]):
     """The customers of one reseller account: ``client.customers(account_id)``.
 
@@ -107,14 +115,30 @@ class Customers(Collection[Customer]):
     _noun = "customer"
 
     def iter(
-        self, *, filter: str | None = None, page_size: int = 1000, prefetch: int = 4
+        self,
+        *,
+        filter: str | None = None,
+        page_size: int = 1000,
+        prefetch: int = 4,
+        resume: ResumePoint | None = None,
     ) -> AsyncGenerator[Customer, None]:
         """Every customer of the account, or those whose name or reference contains
-        ``filter`` (sent as the percent-encoded ``filter`` query parameter)."""
-        if filter is not None and not isinstance(filter, str):
-            raise TypeError("filter must be a str or None")
-        query = None if filter is None else {"filter": filter}
-        return self._records(page_size=page_size, prefetch=prefetch, query=query)
+        ``filter`` (sent as the percent-encoded ``filter`` query parameter). A ``resume``
+        point must come from a listing with the same ``filter`` and ``page_size``."""
+        listing = self._listing(page_size, _filter_query(filter))
+        return listing.records(start_page=0, prefetch=prefetch, resume=resume)
+
+    def iter_resumable(
+        self,
+        *,
+        filter: str | None = None,
+        page_size: int = 1000,
+        prefetch: int = 4,
+        resume: ResumePoint | None = None,
+    ) -> AsyncGenerator[tuple[Customer, ResumePoint], None]:
+        """Like :meth:`iter`, with the resume point *after* each customer."""
+        listing = self._listing(page_size, _filter_query(filter))
+        return listing.records_with_points(start_page=0, prefetch=prefetch, resume=resume)
 
     async def get(self, customer_id: str) -> Customer:
         """One customer (``NotFoundError`` when there is none)."""

@@ -27,10 +27,9 @@ from . import _protocol
 from ._codec import Envelopes
 from ._enterprise_codec import create_body, patch_operations
 from ._enterprise_models import Account, Customer, PbxConnection, User
-from ._models import Page
+from ._models import Page, ResumePoint
 from ._paging import Listing
 from ._session import ApiSession
-from ._validate import validate_paging
 
 __all__ = ["Collection", "create_fields"]
 
@@ -78,10 +77,8 @@ class Collection(Generic[R]):
     def __repr__(self) -> str:
         return f"{type(self).__name__}(url={str(self._url)!r})"
 
-    def _records(
-        self, *, page_size: int, prefetch: int, query: Mapping[str, str] | None = None
-    ) -> AsyncGenerator[R, None]:
-        validate_paging(page_size=page_size, start_page=0, prefetch=prefetch)
+    def _listing(self, page_size: int, query: Mapping[str, str] | None = None) -> Listing[R]:
+        """The collection as a :class:`Listing`; its views check their arguments."""
         url, envelopes, extra = self._url, self._envelopes, dict(query or {})
 
         def params(index: int) -> dict[str, str]:
@@ -93,7 +90,7 @@ class Collection(Generic[R]):
         def decode(index: int, body: bytes) -> Page[R]:
             return envelopes.page(body, index=index, url=str(url.update_query(params(index))))
 
-        listing: Listing[R] = Listing(
+        return Listing(
             fetch,
             decode,
             page_size=page_size,
@@ -101,21 +98,37 @@ class Collection(Generic[R]):
             noun=self._noun,
             ends_on_repeat=not self._paged,
         )
-        return listing.records(start_page=0, prefetch=prefetch, resume=None)
 
-    def iter(self, *, page_size: int = 1000, prefetch: int = 4) -> AsyncGenerator[R, None]:
+    def iter(
+        self, *, page_size: int = 1000, prefetch: int = 4, resume: ResumePoint | None = None
+    ) -> AsyncGenerator[R, None]:
         """Every record of the collection, in server order, ``prefetch`` pages ahead.
 
         The listing follows the invoice listing's rules (no silent truncation, drift
         de-duplication by ``id``); ``page_size`` (1..10,000) and ``prefetch`` (1..64) are
-        checked here, before any request.
+        checked here, before any request. ``resume`` continues after the record whose
+        :class:`ResumePoint` :meth:`iter_resumable` gave (with the same ``page_size``).
 
         Example::
 
             async for account in client.accounts.iter():
                 print(account.id, account.name)
         """
-        return self._records(page_size=page_size, prefetch=prefetch)
+        listing = self._listing(page_size)
+        return listing.records(start_page=0, prefetch=prefetch, resume=resume)
+
+    def iter_resumable(
+        self, *, page_size: int = 1000, prefetch: int = 4, resume: ResumePoint | None = None
+    ) -> AsyncGenerator[tuple[R, ResumePoint], None]:
+        """Like :meth:`iter`, with the resume point *after* each record.
+
+        Example::
+
+            async for account, point in client.accounts.iter_resumable(resume=saved):
+                await store(account, resume_point=point.to_dict())
+        """
+        listing = self._listing(page_size)
+        return listing.records_with_points(start_page=0, prefetch=prefetch, resume=resume)
 
     def _item(self, name: str, record_id: object, *suffix: str) -> URL:
         return _protocol.enterprise_url(self._url, (name, record_id), *suffix)

@@ -4,6 +4,7 @@ the reference shows reachable through a typed method, and the write-safety rules
 
 from __future__ import annotations
 
+import contextlib
 import socket
 from typing import Any
 
@@ -277,3 +278,42 @@ async def test_writes_follow_the_client_s_retry_policy(
         await client.account_users(ids["account"]).update(ids["account_user"], {"email": "x"})
     patches = [r for r in service.requests if r.method == "PATCH"]
     assert len(patches) == 2
+
+
+# -- resume points ---------------------------------------------------------------------
+
+
+async def test_a_customer_listing_resumes_after_the_saved_point_with_its_filter(
+    client: MyReportsClient, service: FakeService, ids: dict[str, str]
+) -> None:
+    customers = client.customers(ids["account"])
+    for number in range(7):  # 3 of the 7 new customers are named "Branch"
+        await customers.create(
+            name=f"{'Branch' if number % 2 else 'Site'} {number}", accept_charges=True
+        )
+    wanted = [c["id"] for c in service.directory.customers(ids["account"]) if "Branch" in c["name"]]
+    assert len(wanted) == 3
+
+    first: list[str] = []
+    async for customer, point in customers.iter_resumable(filter="branch", page_size=2):
+        first.append(customer.id)
+        saved = point
+        if len(first) == 1:
+            break
+    rest = [c.id async for c in customers.iter(filter="branch", page_size=2, resume=saved)]
+
+    assert first + rest == wanted
+    resumed = [r for r in service.requests if r.route == "customers" and r.method == "GET"]
+    assert {r.query["filter"] for r in resumed} == {"branch"}
+
+
+async def test_a_resume_point_of_another_page_size_is_refused_before_any_request(
+    client: MyReportsClient, service: FakeService
+) -> None:
+    async with contextlib.aclosing(client.accounts.iter_resumable(page_size=1)) as listed:
+        _, point = await anext(listed)
+    service.clear_requests()
+
+    with pytest.raises(ValueError, match="page_size=1"):
+        client.accounts.iter(page_size=2, resume=point)
+    assert service.requests == []
