@@ -412,7 +412,7 @@ def plot(results: Sequence[Result], path: Path) -> None:
         )
         ax_r.bar(xs, [100 * r.median(lambda run: run.refused_share) for r in rs], width,
                  label=loop, color=colors[loop])  # fmt: skip
-    labels = [textwrap.fill(n.replace(",", ""), 16) for n in names]
+    labels = [textwrap.fill(n.replace(",", ""), 16, break_on_hyphens=False) for n in names]
     for ax, title in ((ax_t, "time / ideal (median)"), (ax_r, "% of requests refused (median)")):
         ax.set_xticks(range(len(names)))
         ax.set_xticklabels(labels, fontsize=9)
