@@ -34,7 +34,7 @@ Rule 3: ``--set FIELD=VALUE`` takes the record's field name in snake_case; VALUE
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from typing import TypeVar
 
 import attrs
@@ -123,14 +123,14 @@ customer_option = click.option(
 # -- running one call ----------------------------------------------------------------------
 
 
-def call(options: GlobalOptions, call: Callable[[MyReportsClient], Awaitable[T]]) -> T:
-    """Run ``call(client)`` with the command's client; errors become one line (Rule 2)."""
+def call(options: GlobalOptions, action: Callable[[MyReportsClient], Awaitable[T]]) -> T:
+    """Run ``action(client)`` with the command's client; errors become one line (Rule 2)."""
     auth = load_auth(options)
 
     async def main() -> T:
         async with open_client(options, auth) as client:
             try:
-                return await call(client)
+                return await action(client)
             except ValueError as exc:  # an id or a field, checked before any request
                 raise click.UsageError(str(exc)) from None
 
@@ -146,7 +146,7 @@ def print_record(encoding: RecordFormat[R], record: R) -> None:
 def _list(
     options: GlobalOptions,
     encoding: RecordFormat[R],
-    records: Callable[[MyReportsClient], AsyncIterator[R]],
+    records: Callable[[MyReportsClient], AsyncGenerator[R, None]],
     *,
     fmt: str,
     output: str | None,
@@ -156,16 +156,17 @@ def _list(
         writer: RecordWriter[R] = make_writer(fmt, sink, encoding)
 
         async def write(client: MyReportsClient) -> None:
-            complete = False
             try:
-                stream = records(client)
-                async with contextlib.aclosing(stream) as each:  # type: ignore[type-var]
+                async with contextlib.aclosing(records(client)) as each:
                     async for record in each:
                         writer.write(record)
-                complete = True
-            finally:
+            except BaseException:
+                # What is held back is written, but no header for a failed listing; a
+                # failure to write it must not hide the failure being reported.
                 with contextlib.suppress(OSError):
-                    writer.finish(complete=complete)
+                    writer.finish(complete=False)
+                raise
+            writer.finish(complete=True)
 
         call(options, write)
 
@@ -260,7 +261,7 @@ def users(
 ) -> None:
     """List the users of account ACCOUNT_ID, or of its customer CUSTOMER_ID."""
 
-    def records(client: MyReportsClient) -> AsyncIterator[User]:
+    def records(client: MyReportsClient) -> AsyncGenerator[User, None]:
         return users_of(client, account_id, customer_id).iter(
             page_size=page_size, prefetch=prefetch
         )
