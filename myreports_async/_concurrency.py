@@ -19,38 +19,47 @@ Rule 3 (slow start): until the first refusal nothing is paced; the window of att
         pays about two round trips for it.
 Rule 4 (the first refusal: a guess): a refusal means the gateway's bucket is empty. The
         first one has no rate to pace by, so its pause is shared (Rule 9); when it is
-        over, what passed since the first attempt, spread over at least the pause it
-        asked for (``MIN_SPAN`` when it asked for none or for 0), is the rate, and is
-        taken as the burst (a gateway's burst is usually about what refills in the
-        pause); the burst is what had passed when the refusal came back (nginx delays
-        its burst of 5 and refuses at once: 4 have passed, 9 by the end of the pause).
-        A first refusal with nothing accepted before it tells no rate (the
-        service may be down, or another process emptied the bucket): nothing is paced
-        yet, and the next span starts with the next attempt.
-Rule 5 (later refusals: a measure): the bucket is empty at two counted refusals, so what
-        passed between them is what refilled: the successes since the last one divided
-        by the time since it (a lower bound: exact while attempts kept the bucket empty,
-        low if it overflowed, e.g. a pause longer than its burst lasts). The same count
-        from the end of the pause, less what the model let out at once then, leaves the
-        pause out. The whole span's figure is taken unless it is under ``BACK_OFF`` times
-        the other (then the pause overflowed: nginx refills 20/s but keeps 5). The new
-        rate is never above the rate that was refused, never below ``FLOOR`` times it; a
-        span of fewer than ``MIN_COUNT`` successes is too short to measure, and the rate
-        becomes ``BACK_OFF`` times the refused one.
+        over, what passed since the first attempt, spread over the time since it (at
+        least the time up to the refused attempt plus the pause it asked for, or
+        ``MIN_SPAN`` when it asked for none or for 0), is the rate, and is taken as
+        the burst (a gateway's burst is usually about what refills in the pause). The
+        burst is what passed of the attempts sent before the refused one, less what
+        refilled meanwhile at that rate (nginx delays its burst of 5 and refuses at
+        once: 9 had passed, 7.6 of them the burst by the guessed 7.6/s). A first
+        refusal with nothing accepted before it tells no rate (the service may be down,
+        or another process emptied the bucket): nothing is paced yet, and the next span
+        starts with the next attempt.
+Rule 5 (later refusals: a measure): the bucket is empty when each counted refusal's
+        attempt arrives, so what passed between two of them (counted by when attempts
+        were sent, refused ones left out) is what refilled: divided by the time between
+        them it is a lower bound of the rate (exact while the bucket never overflowed,
+        low if it did, e.g. in a pause longer than its burst lasts). The latest attempts
+        tell it too: what passed over any stretch of at least ``MIN_SPAN`` before the
+        refusal, less the burst the bucket may have held at its start, over its length;
+        the best of these is taken (a low first guess leaves a slow start to the span,
+        which the whole span's figure would average in). The first measure also
+        settles the burst of Rule 4 with the rate it measured, then measures again. The
+        new rate is never above the rate that was refused, never below ``FLOOR`` times
+        the estimate before it; a span with fewer than ``MIN_COUNT`` successes is too
+        short to measure, and the rate becomes ``BACK_OFF`` times the refused one.
 Rule 6 (pacing): attempts draw from a model of the gateway's bucket (the estimated rate
         and burst): the model is emptied by each counted refusal, refills at the rate,
         and lets a burst out at once when it is full, as the real bucket would; then one
         attempt per ``1/rate``. No attempt is sent into a bucket the model says is empty.
-        Attempts are let out in the order they asked (pages in page order).
         A counted refusal of an attempt the model let out of a burst (with half a request
         or more left behind it) says the real bucket is smaller than the model's, not
-        that the rate is wrong: the burst drops by what was left (one at least) and the
-        rate stays.
+        that the rate is wrong, when the measure agrees with the rate (``BACK_OFF``) or
+        when attempts waited for the pace less than ``STEADY`` of the span (a lull, e.g.
+        a listing held up by a page waiting its ``Retry-After``, lets the real bucket
+        overflow, and the measure is low): the burst drops by what was left (one at
+        least) and the rate stays. Otherwise the measure is the rate.
 Rule 7 (probe): while attempts wait for the pace, the rate creeps up from the last
-        estimate. After the first refusal's guess, which may be far too low (nginx's burst
-        of 5 at 20/s), it doubles every ``DOUBLING`` seconds; after a measure, which is
-        close, it grows by ``PROBE`` times the square of the seconds since: about one
-        refusal in 5 to 7 s at the limit, and a higher limit is found in time.
+        estimate, by the time attempts spent waiting for the pace only (a client slower
+        than the rate learns nothing by going faster in theory). After the first
+        refusal's guess, which may be far too low (nginx's burst of 5 at 20/s), it
+        doubles every ``DOUBLING`` seconds of it; after a measure, which is close, it
+        grows by ``PROBE`` times the square of those seconds: a refusal in about 8 s at
+        the limit, and a higher limit is found in time.
 Rule 8 (concurrency): a counted refusal halves the window of attempts in flight (from
         what was really in flight); a success sent in the current window grows it by one
         while attempts wait, never past ``max_concurrency``; it never goes below one.
@@ -65,13 +74,17 @@ Rule 9 (the pause a refusal asks for): the refused attempt always waits its
 
 The ``Retry-After`` pause (``cool_down``, a :class:`._retry.CoolDown`) belongs to the
 limiter too: it is the same service's limit, so whoever shares the limiter shares the
-pause. Time is injected (``clock``, ``sleep``) so tests never really wait.
+pause. Attempts take their slots one at a time, in the order their requests began (a
+listing asks for its pages in page order): a refused page's repeat goes before the pages
+after it, so the listing is not held up while every later page goes first. Time is
+injected (``clock``, ``sleep``) so tests never really wait.
 """
 
 from __future__ import annotations
 
 import asyncio
 import enum
+import heapq
 import time
 from collections import deque
 
@@ -92,12 +105,17 @@ MIN_SPAN = 1.0
 BACK_OFF = 0.85
 #: A refusal never lowers the rate below this share of the refused rate (Rule 5).
 FLOOR = 0.5
+#: The share of a span attempts must have waited for the pace for what passed in it to
+#: tell the rate (Rule 6): otherwise the gateway's bucket may have overflowed in a lull.
+STEADY = 0.9
 #: The fewest successes a measure is made from (Rule 5).
 MIN_COUNT = 4
 #: The growth of a measured rate while attempts wait, per square second (Rule 7).
-PROBE = 0.002
+PROBE = 0.001
 #: After the first refusal's guess, the rate doubles every this many seconds (Rule 7).
 DOUBLING = 1.0
+#: How many of the latest attempts' send times a measure looks back over (Rule 5).
+SENDS_KEPT = 1024
 #: The slowest pace, requests per second: one every 16 seconds.
 MIN_RATE = 1 / 16
 
@@ -118,6 +136,7 @@ class Ticket:
     epoch: int
     started: float
     left: float = 0.0
+    seq: int = 0  # how many attempts were sent before this one
 
 
 class RateLimiter:
@@ -174,31 +193,49 @@ class RateLimiter:
         self._waiting = 0
         self._epoch = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
-        # One attempt at a time waits for the pause, the window and the pace; the others
-        # queue behind it in the order they came (asyncio.Lock is first come, first
-        # served), so pages go out in page order: sleepers racing for the pace would
-        # send pages far ahead first, and past the end of a listing at prefetch 64.
-        self._turn = asyncio.Lock()
+        # One attempt at a time waits for the pause, the window and the pace (it holds
+        # the turn); the others queue behind it in the order their requests began, so
+        # pages go out in page order, and a refused page's repeat goes before the pages
+        # after it: sleepers racing for the pace would send pages far ahead first (past
+        # the end of a listing at prefetch 64), and a repeat behind them would hold the
+        # listing up for the whole queue.
+        self._turn_held = False
+        self._turn_queue: list[tuple[int, int, asyncio.Future[None]]] = []  # a heap
+        self._orders = 0  # requests begun: the order of the next one
+        self._queued = 0
         # The model of the gateway's bucket (Rule 6); no rate: no limit seen yet.
         self._rate: float | None = None
         self._burst = 1.0
         self._level = 0.0
         self._level_at = 0.0
-        # The measure (Rules 4 and 5): successes since `_span_from` (the last counted
-        # refusal, or the first attempt); successes sent since `_resume_at` (the end of
-        # the pause), less `_resume_level`, what the model let out at once then.
+        # The measure (Rules 4 and 5) counts attempts by when they were sent: `_sent`
+        # attempts so far; the span from `_span_from` (when the last counted refusal, or
+        # the first attempt, was sent; attempt `_span_seq`); the span from `_resume_at`
+        # (the end of the pause; attempt `_resume_seq`), less `_resume_level`, what the
+        # model let out at once then. `_refusals`: the attempts refused in the spans.
+        self._sent = 0
         self._span_from: float | None = None
-        self._accepted = 0
+        self._span_seq = 0
+        self._accepted = 0  # successes answered since the span began (the first guess)
         self._resume_at = 0.0
         self._resume_level = 0.0
-        self._resumed = 0
+        self._resume_seq = 0
+        self._refusals: list[int] = []
+        # Once a rate is known: when the latest attempts were sent (attempt, time).
+        self._sends: deque[tuple[int, float]] = deque(maxlen=SENDS_KEPT)
         # The first refusal waits for its shared pause to be over (Rule 4).
         self._pending = False
         self._refused_at = 0.0
+        self._first_refused = Ticket(0, 0.0)
+        self._before_refused = 0  # attempts that passed, sent before the first refusal
+        self._discovery = 0.0  # seconds from the first attempt to the first refused one
         self._asked: float | None = None  # the Retry-After of the first refusal
-        # The probe (Rule 7): the last estimate, and when it was made.
+        # The probe (Rule 7): the last estimate, and the paced time when it was made;
+        # `_paced`: seconds attempts waited for the pace (the rate was what held them).
         self._base_rate = 0.0
-        self._base_at = 0.0
+        self._base_paced = 0.0
+        self._paced = 0.0
+        self._span_paced = 0.0  # `_paced` when the span began
         self._guessed = False  # whether the estimate is the first refusal's guess
 
     def __repr__(self) -> str:
@@ -231,11 +268,19 @@ class RateLimiter:
         """Whether a refusal's pause holds every attempt (Rule 9): only without a rate."""
         return self._rate is None
 
-    async def acquire(self) -> Ticket:
-        """Wait for the pause, a slot and the pace; take the slot (internal)."""
+    def next_order(self) -> int:
+        """The place of a new request in the queue for slots (internal): its attempts,
+        repeats included, go before those of requests begun later."""
+        self._orders += 1
+        return self._orders
+
+    async def acquire(self, order: int | None = None) -> Ticket:
+        """Wait for the pause, a slot and the pace; take the slot (internal). ``order``:
+        the request's place (:meth:`next_order`); a new one without it."""
         self._waiting += 1
         try:
-            async with self._turn:
+            await self._take_turn(self.next_order() if order is None else order)
+            try:
                 while True:
                     await self.cool_down.wait()
                     now = self._clock()
@@ -249,14 +294,18 @@ class RateLimiter:
                         await self._sleep(gap)
                         continue
                     break
+            finally:
+                self._pass_turn()
         finally:
             self._waiting -= 1
         if self._rate is not None:
             self._level -= 1
+            self._sends.append((self._sent, now))
         if self._span_from is None:
-            self._span_from = now
+            self._span_from, self._span_seq = now, self._sent
         self._in_flight += 1
-        return Ticket(self._epoch, now, max(0.0, self._level))
+        self._sent += 1
+        return Ticket(self._epoch, now, max(0.0, self._level), self._sent - 1)
 
     def release(self, ticket: Ticket, outcome: Outcome, retry_after: float | None = None) -> None:
         """Give the slot back with what the attempt found (internal); ``retry_after``: the
@@ -267,19 +316,46 @@ class RateLimiter:
             current = ticket.epoch == self._epoch
             if outcome is Outcome.SUCCESS:
                 self._accepted += 1
-                if ticket.started >= self._resume_at:
-                    self._resumed += 1
                 if current and self._waiting > 0:
                     self._window = min(self._ceiling, self._window + 1)  # Rules 3 and 8
                     self._probe(now)
-            elif outcome is Outcome.THROTTLED and current:
-                self._on_refused(now, retry_after, ticket.left)
+            elif outcome is Outcome.THROTTLED:
+                self._refusals.append(ticket.seq)
+                if current:
+                    self._on_refused(now, retry_after, ticket)
         # Every waiter checks again, in the order they came (their wake-ups run in order),
         # so the earliest page request gets the slot first.
         while self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.done():
                 waiter.set_result(None)
+
+    async def _take_turn(self, order: int) -> None:
+        if not self._turn_held and not self._turn_queue:
+            self._turn_held = True
+            return
+        self._queued += 1
+        entry = (order, self._queued, asyncio.get_running_loop().create_future())
+        heapq.heappush(self._turn_queue, entry)
+        try:
+            await entry[2]
+        except BaseException:
+            if entry[2].cancelled():
+                # Cancelled while queued: it gives up its place.
+                self._turn_queue.remove(entry)
+                heapq.heapify(self._turn_queue)
+            else:
+                self._pass_turn()  # handed the turn, then cancelled: the next one has it
+            raise
+
+    def _pass_turn(self) -> None:
+        """Hand the turn to the earliest request queued for it, or let it go."""
+        while self._turn_queue:
+            _, _, waiter = heapq.heappop(self._turn_queue)
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self._turn_held = False
 
     async def _wait_for_release(self) -> None:
         waiter = asyncio.get_running_loop().create_future()
@@ -296,13 +372,22 @@ class RateLimiter:
         rate = self._rate
         if rate is None:
             return 0.0
+        if self._level < 1:
+            # Until the model held a whole request again, the pace held attempts back.
+            self._paced += min(now - self._level_at, (1 - self._level) / rate)
         self._level = min(self._burst, self._level + (now - self._level_at) * rate)
         self._level_at = now
         # A hair's breadth short of a whole request counts as one: float sums of refills
         # fall short by a rounding error, and a sleep that short would never end the wait.
         return 0.0 if self._level >= 1 - 1e-9 else (1 - self._level) / rate
 
-    def _on_refused(self, now: float, retry_after: float | None, left: float) -> None:
+    def _passed(self, since: int, until: int) -> int:
+        """Attempts sent from attempt ``since`` up to (not with) ``until``, less those
+        refused: what the gateway's bucket let through then."""
+        refused = sum(1 for seq in self._refusals if since <= seq < until)
+        return until - since - refused
+
+    def _on_refused(self, now: float, retry_after: float | None, ticket: Ticket) -> None:
         used = min(self._window, float(self._in_flight + 1))  # counting this attempt
         self._window = max(1.0, used / 2)  # Rule 8
         self._epoch += 1  # Rule 2
@@ -310,29 +395,72 @@ class RateLimiter:
         if refused is None:
             # No rate yet: the pause is shared; the guess waits for its end (Rule 4).
             if not self._pending:
-                self._burst = max(1.0, float(self._accepted))
+                self._before_refused = self._passed(self._span_seq, ticket.seq)
+                self._first_refused = ticket
             self._pending = True
             self._refused_at = now
             self._asked = retry_after
             return
         self._gap(now)  # settle the model at the old rate before emptying it
-        if left >= 0.5:
-            # Sent out of a burst the real bucket did not have (Rule 6): the burst is
-            # smaller, the rate stands; the model is empty like the real bucket.
-            self._burst = max(1.0, self._burst - max(1.0, left))
+        measured = self._measure(ticket, refused)
+        start = self._span_from if self._span_from is not None else now
+        steady = self._paced - self._span_paced >= STEADY * (now - start)
+        if ticket.left >= 0.5 and (measured >= BACK_OFF * refused or not steady):
+            # Sent out of a burst the real bucket did not have (Rule 6), at a rate the
+            # gateway kept up with, or after a lull that let the real bucket overflow
+            # (then what passed says nothing of the rate): the burst is smaller, the rate
+            # stands; the model is empty like the real bucket.
+            self._burst = max(1.0, self._burst - max(1.0, ticket.left))
             self._level, self._level_at = 0.0, now
-            return
-        self._set_rate(now, self._measure(now, refused), level=0.0, guessed=False)
+            self._resume_at, self._resume_level, self._resume_seq = now, 0.0, self._sent
+        else:
+            self._set_rate(now, measured, level=0.0, guessed=False)
+        self._begin_span(ticket)
 
-    def _measure(self, now: float, refused: float) -> float:
-        """Rule 5: the rate a later refusal tells, from the successes before it."""
-        if self._resumed < MIN_COUNT or now <= self._resume_at:
-            return max(MIN_RATE, BACK_OFF * refused)
-        after_pause = (self._resumed - self._resume_level) / (now - self._resume_at)
+    def _begin_span(self, refused: Ticket) -> None:
+        """The next measure counts from this refused attempt (Rule 5)."""
+        self._span_from, self._span_seq = refused.started, refused.seq
+        self._span_paced = self._paced
+        self._refusals = [seq for seq in self._refusals if seq >= refused.seq]
+        while self._sends and self._sends[0][0] < refused.seq:
+            self._sends.popleft()
+
+    def _measure(self, ticket: Ticket, refused: float) -> float:
+        """Rule 5: the rate a later refusal tells, from what passed before it."""
+        end = ticket.started
+        passed = self._passed(self._span_seq, ticket.seq)
         start = self._span_from if self._span_from is not None else self._resume_at
-        whole = self._accepted / max(now - start, now - self._resume_at)
-        measured = whole if whole >= BACK_OFF * after_pause else after_pause
-        return max(MIN_RATE, FLOOR * refused, min(refused, measured))
+        if passed < MIN_COUNT or end <= start:
+            return max(MIN_RATE, BACK_OFF * refused)
+        whole = passed / (end - start)
+        measured = min(refused, max(whole, self._latest(ticket)))
+        if self._guessed:
+            # The first measure also tells the burst the first refusal found: what had
+            # passed before it less what refilled meanwhile at the rate measured (too
+            # little, so the burst is if anything too large); with it the latest
+            # attempts tell the rate better (twice is enough to settle).
+            for _ in range(2):
+                found = self._before_refused - measured * self._discovery
+                self._burst = min(self._burst, max(1.0, found))
+                measured = min(refused, max(whole, self._latest(ticket)))
+        return max(MIN_RATE, FLOOR * self._base_rate, measured)
+
+    def _latest(self, ticket: Ticket) -> float:
+        """Rule 5: the best rate the latest attempts before ``ticket`` tell, over at least
+        ``MIN_SPAN``: what passed, less a burst the bucket may have held at the start."""
+        refused = set(self._refusals)
+        best = count = 0.0
+        for seq, started in reversed(self._sends):
+            if seq < self._span_seq:
+                break
+            if seq >= ticket.seq:
+                continue
+            if seq not in refused:
+                count += 1
+            span = ticket.started - started
+            if span >= MIN_SPAN:
+                best = max(best, (count - self._burst) / span)
+        return best
 
     def _guess(self, now: float) -> None:
         """Rule 4, once the shared pause after the first refusal is over."""
@@ -341,31 +469,34 @@ class RateLimiter:
             # Refused with nothing accepted: a service that is down, or a bucket someone
             # else emptied. No rate can be told from that; measure from the next attempt.
             self._span_from = None
+            self._refusals.clear()
             return
         start = self._span_from if self._span_from is not None else now
         asked = self._asked
         shortest = asked if asked is not None and asked > 0 else MIN_SPAN
-        rate = max(MIN_RATE, self._accepted / max(shortest, now - start))
-        self._span_from = self._refused_at
+        first = self._first_refused
+        before = first.started - start
+        rate = max(MIN_RATE, self._accepted / max(now - start, before + shortest))
+        # What had passed before the refused attempt, less what refilled meanwhile.
+        self._burst = max(1.0, self._before_refused - rate * before)
+        self._discovery = before
         self._set_rate(now, rate, level=min(self._burst, (now - self._refused_at) * rate))
-        self._accepted = 0  # the span from the refusal: nothing passed during the pause
+        self._begin_span(first)  # the next measure counts from the refusal
 
     def _set_rate(self, now: float, rate: float, *, level: float, guessed: bool = True) -> None:
         """A new estimate: the model's bucket holds ``level`` now; the next span starts."""
         self._rate = rate
         self._level, self._level_at = level, now
-        self._base_rate, self._base_at = rate, now
+        self._base_rate, self._base_paced = rate, self._paced
         self._guessed = guessed
-        self._resume_at, self._resume_level, self._resumed = now, level, 0
-        if not guessed:
-            self._span_from, self._accepted = now, 0
+        self._resume_at, self._resume_level, self._resume_seq = now, level, self._sent
 
     def _probe(self, now: float) -> None:
         """Rule 7: let the rate creep up while attempts wait for the pace."""
         if self._rate is None or self._pending:
             return
         self._gap(now)  # the model refills at the old rate up to now
-        elapsed = now - self._base_at
+        elapsed = self._paced - self._base_paced
         if self._guessed:
             self._rate = self._base_rate * 2 ** (elapsed / DOUBLING)
         else:
@@ -383,6 +514,8 @@ class RequestPause(CoolDown):
     def __init__(self, limiter: RateLimiter) -> None:
         super().__init__(clock=limiter._clock, sleep=limiter._sleep)
         self._limiter = limiter
+        self.order = limiter.next_order()
+        """The request's place in the queue for slots (``RateLimiter.acquire``)."""
 
     @property
     def remaining(self) -> float:

@@ -234,6 +234,7 @@ class ApiSession:
         refreshed = False
         unsure = False  # an attempt of this call failed after the service may have acted
         sent = 0
+        pause = self.limiter.request_pause()  # Rule 9 of _concurrency; its place in line
 
         async def attempt(number: int) -> T | ErrorAnswer | TransportFailure:
             nonlocal refreshed, sent, unsure
@@ -249,6 +250,7 @@ class ApiSession:
                     body=body,
                     headers={"Authorization": f"Bearer {token}", **extra},
                     shown=(shown_url, sent),
+                    order=pause.order,
                 )
                 if not (isinstance(outcome, ErrorAnswer) and outcome.status == 401):
                     break
@@ -285,7 +287,7 @@ class ApiSession:
             shown_url=shown_url,
             error_for=error_for,
             transport_error_for=transport_error_for,
-            cool_down=self.limiter.request_pause(),  # Rule 9 of _concurrency
+            cool_down=pause,
             before_retry=before_retry,
             sleep=self._sleep,
             rand=self._rand,
@@ -302,11 +304,13 @@ class ApiSession:
         body: bytes | None,
         headers: Mapping[str, str],
         shown: tuple[str, int],
+        order: int,
     ) -> T | ErrorAnswer | TransportFailure:
-        """One attempt holding a slot of the client's concurrency window."""
+        """One attempt holding a slot of the client's concurrency window; ``order``: the
+        request's place in the limiter's queue."""
         limiter = self.limiter
         # The slot comes after the Retry-After pause and at the limiter's pace.
-        ticket = await limiter.acquire()
+        ticket = await limiter.acquire(order)
         result = Outcome.NEUTRAL  # also what a cancellation or an exception reports
         asked: float | None = None
         try:

@@ -144,6 +144,27 @@ async def test_after_the_pause_the_refilled_burst_goes_at_once_then_the_pace() -
     assert clock.now - before == pytest.approx(1 / rate)
 
 
+async def test_the_first_burst_counts_what_was_sent_before_the_refused_attempt() -> None:
+    clock = FakeClock()
+    lim = limiter(clock)
+    tickets = await hold(lim, 8)
+    clock.now += 0.001
+    # The sixth attempt is refused at once, while the five before it are still answered
+    # (a gateway refuses without asking the service; the service takes its time).
+    lim.release(tickets[5], Outcome.THROTTLED)
+    lim.cool_down.extend(1.0)
+    clock.now += 0.02
+    for ticket in tickets[:5]:
+        lim.release(ticket, Outcome.SUCCESS)
+    for ticket in tickets[6:]:
+        lim.release(ticket, Outcome.THROTTLED)
+
+    await lim.acquire()
+
+    assert lim.rate == pytest.approx(5 / 1.001)  # 5 passed by the end of the pause
+    assert lim._burst == pytest.approx(5.0)  # not 0: nothing had been answered yet
+
+
 async def test_refusals_sent_together_count_once() -> None:
     clock = FakeClock()
     lim = limiter(clock)
@@ -204,9 +225,11 @@ async def test_a_later_refusal_measures_the_rate_between_refusals() -> None:
 
     await lim.acquire()
 
-    measured = 24 / (refused_at - 100.02)  # since the first refusal, its pause included
+    assert refused_at == refused.started  # nothing here takes time to answer
+    # Since the first refused attempt was sent (at 100.0), its pause included.
+    measured = 24 / (refused.started - 100.0)
     assert measured < rate_when_refused
-    assert lim.rate == pytest.approx(max(measured, 0.85 * rate_when_refused))
+    assert lim.rate == pytest.approx(measured)
 
 
 async def test_a_refusal_never_raises_the_rate() -> None:
@@ -243,11 +266,12 @@ async def test_the_rate_creeps_up_only_while_attempts_wait() -> None:
     clock = FakeClock()
     lim = limiter(clock)
     await burst_then_refusal(clock, lim, accepted=10)
+    for _ in range(15):  # the model's burst, then paced: the pace holds attempts back
+        lim.release(await lim.acquire(), Outcome.NEUTRAL)
     ticket = await lim.acquire()
     guess = lim.rate
     assert guess is not None
 
-    clock.now += 5
     lim.release(ticket, Outcome.SUCCESS)  # nobody waits: no growth
     assert lim.rate == guess
 
@@ -258,6 +282,28 @@ async def test_the_rate_creeps_up_only_while_attempts_wait() -> None:
     assert lim.rate is not None
     assert lim.rate > guess
     lim.release(await waiter, Outcome.SUCCESS)
+
+
+async def test_the_probe_counts_only_the_time_the_pace_held_attempts_back() -> None:
+    clock = FakeClock()
+    lim = limiter(clock)
+    await burst_then_refusal(clock, lim, accepted=10)
+    lim.release(await lim.acquire(), Outcome.NEUTRAL)
+    guess = lim.rate
+    assert guess is not None
+
+    clock.now += 5  # a lull: the client had nothing to send, the pace held nothing back
+    lim._probe(clock.now)
+    assert lim.rate == guess
+
+    slept = len(clock.slept)
+    for _ in range(20):  # the model's burst at once, then paced
+        lim.release(await lim.acquire(), Outcome.NEUTRAL)
+    paced = sum(clock.slept[slept:])
+    assert paced > 0.5
+    lim._probe(clock.now)
+
+    assert lim.rate == pytest.approx(guess * 2**paced)  # doubling per paced second
 
 
 # --- Rule 8: the window -------------------------------------------------------------------
@@ -382,3 +428,66 @@ async def test_a_refusal_out_of_a_burst_lowers_the_burst_and_keeps_the_rate() ->
 
     assert lim.rate == rate
     assert lim._burst == pytest.approx(10 - 7.8, abs=0.1)
+
+
+async def test_a_refusal_out_of_a_burst_after_a_lull_keeps_the_rate() -> None:
+    clock = FakeClock()
+    lim = limiter(clock)
+    await burst_then_refusal(clock, lim, accepted=10)  # guess: 9.8/s, burst 10
+    lim.release(await lim.acquire(), Outcome.SUCCESS)
+    rate = lim.rate
+    clock.now += 5  # a lull: the model's bucket is full again, the real one overflowed
+    lim._window = 64.0  # (the window has its own rule)
+    tickets = await hold(lim, 8)  # out at once: the real bucket holds only 7
+    for ticket in tickets[:7]:
+        lim.release(ticket, Outcome.SUCCESS)
+
+    lim.release(tickets[7], Outcome.THROTTLED)
+
+    # 7 passed in 6 s since the first refusal: not the rate, the lull let it overflow.
+    assert lim.rate == rate
+    assert lim._burst == pytest.approx(10 - 2, abs=0.01)
+
+
+async def test_the_latest_attempts_measure_past_a_slow_start_of_the_span() -> None:
+    clock = FakeClock()
+    lim = limiter(clock)
+    await burst_then_refusal(clock, lim, accepted=5)  # guess 4.9/s, burst 5 (at 100.0)
+    first = await lim.acquire()  # the pause is over
+    lim.release(first, Outcome.SUCCESS)
+    for _ in range(4):  # the refilled burst
+        lim.release(await lim.acquire(), Outcome.SUCCESS)
+    lim._rate = 20.0  # as if the probe had found more room
+    for _ in range(40):  # two seconds at 20/s
+        lim.release(await lim.acquire(), Outcome.SUCCESS)
+    refused = await lim.acquire()
+    span = refused.started - 100.0
+
+    lim.release(refused, Outcome.THROTTLED)
+
+    # The whole span says 45 passed in `span` (under 15/s); from the end of the pause,
+    # less the burst the bucket held then (5, settled as 5 - 0), 40 in about 2 s.
+    assert 45 / span < 15
+    assert lim.rate == pytest.approx((45 - 5) / (refused.started - first.started))
+    assert lim.rate > 19
+
+
+async def test_a_refused_request_goes_before_requests_begun_after_it() -> None:
+    clock = FakeClock()
+    lim = limiter(clock, ceiling=1)
+    early, held_order, later_order, last_order = (lim.next_order() for _ in range(4))
+    held = await lim.acquire(held_order)
+    later = asyncio.create_task(lim.acquire(later_order))  # waits for the slot
+    await settle()
+    last = asyncio.create_task(lim.acquire(last_order))
+    repeat = asyncio.create_task(lim.acquire(early))  # a refused page's repeat, queued last
+    await settle()
+
+    lim.release(held, Outcome.SUCCESS)
+    lim.release(await later, Outcome.SUCCESS)  # it had the turn already
+    await settle()
+
+    assert repeat.done()
+    assert not last.done()
+    lim.release(repeat.result(), Outcome.SUCCESS)
+    lim.release(await last, Outcome.SUCCESS)
