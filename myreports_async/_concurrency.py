@@ -38,7 +38,7 @@ Rule 5 (later refusals: a measure): the bucket is empty when each counted refusa
         refusal, less the burst the bucket may have held at its start, over its length;
         the best of these is taken (a low first guess leaves a slow start to the span,
         which the whole span's figure would average in). The first measure also
-        settles the burst of Rule 4 with the rate it measured, then measures again. The
+        settles the burst of Rule 4 with the whole span's rate, before the latest. The
         new rate is never above the rate that was refused, never below ``FLOOR`` times
         the estimate before it; a span with fewer than ``MIN_COUNT`` successes is too
         short to measure, and the rate becomes ``BACK_OFF`` times the refused one.
@@ -46,13 +46,17 @@ Rule 6 (pacing): attempts draw from a model of the gateway's bucket (the estimat
         and burst): the model is emptied by each counted refusal, refills at the rate,
         and lets a burst out at once when it is full, as the real bucket would; then one
         attempt per ``1/rate``. No attempt is sent into a bucket the model says is empty.
-        A counted refusal of an attempt the model let out of a burst (with half a request
-        or more left behind it) says the real bucket is smaller than the model's, not
-        that the rate is wrong, when the measure agrees with the rate (``BACK_OFF``) or
-        when attempts waited for the pace less than ``STEADY`` of the span (a lull, e.g.
-        a listing held up by a page waiting its ``Retry-After``, lets the real bucket
-        overflow, and the measure is low): the burst drops by what was left (one at
-        least) and the rate stays. Otherwise the measure is the rate.
+        After a lull that filled the model's bucket past its burst (half a request or
+        more spilled since the span began; e.g. a listing held up by a page waiting its
+        ``Retry-After``), the real bucket overflowed too (it is no larger and refills no
+        faster, as the estimates are lower bounds): what passed is low, and a refusal
+        says the probe went too far or the burst is too large. The burst drops by what
+        was left behind the attempt (one at least), and the rate goes back to the
+        estimate the probe started from (or the measure, if higher). Without a lull, a
+        refusal of an attempt the model let out of a burst (it did not wait for the
+        pace) says the real bucket is smaller than the model's when the measure agrees
+        with the rate (``BACK_OFF``): the burst drops the same way and the rate stays.
+        Otherwise the measure is the rate.
 Rule 7 (probe): while attempts wait for the pace, the rate creeps up from the last
         estimate, by the time attempts spent waiting for the pace only (a client slower
         than the rate learns nothing by going faster in theory). After the first
@@ -105,9 +109,6 @@ MIN_SPAN = 1.0
 BACK_OFF = 0.85
 #: A refusal never lowers the rate below this share of the refused rate (Rule 5).
 FLOOR = 0.5
-#: The share of a span attempts must have waited for the pace for what passed in it to
-#: tell the rate (Rule 6): otherwise the gateway's bucket may have overflowed in a lull.
-STEADY = 0.9
 #: The fewest successes a measure is made from (Rule 5).
 MIN_COUNT = 4
 #: The growth of a measured rate while attempts wait, per square second (Rule 7).
@@ -137,6 +138,7 @@ class Ticket:
     started: float
     left: float = 0.0
     seq: int = 0  # how many attempts were sent before this one
+    paced: bool = False  # whether it waited for the model's bucket to refill
 
 
 class RateLimiter:
@@ -235,7 +237,7 @@ class RateLimiter:
         self._base_rate = 0.0
         self._base_paced = 0.0
         self._paced = 0.0
-        self._span_paced = 0.0  # `_paced` when the span began
+        self._spilled = 0.0  # requests the model's full bucket could not hold, since then
         self._guessed = False  # whether the estimate is the first refusal's guess
 
     def __repr__(self) -> str:
@@ -280,6 +282,7 @@ class RateLimiter:
         self._waiting += 1
         try:
             await self._take_turn(self.next_order() if order is None else order)
+            paced = False
             try:
                 while True:
                     await self.cool_down.wait()
@@ -291,6 +294,7 @@ class RateLimiter:
                         continue
                     gap = self._gap(now)
                     if gap > 0:
+                        paced = True
                         await self._sleep(gap)
                         continue
                     break
@@ -305,7 +309,7 @@ class RateLimiter:
             self._span_from, self._span_seq = now, self._sent
         self._in_flight += 1
         self._sent += 1
-        return Ticket(self._epoch, now, max(0.0, self._level), self._sent - 1)
+        return Ticket(self._epoch, now, max(0.0, self._level), self._sent - 1, paced)
 
     def release(self, ticket: Ticket, outcome: Outcome, retry_after: float | None = None) -> None:
         """Give the slot back with what the attempt found (internal); ``retry_after``: the
@@ -375,7 +379,9 @@ class RateLimiter:
         if self._level < 1:
             # Until the model held a whole request again, the pace held attempts back.
             self._paced += min(now - self._level_at, (1 - self._level) / rate)
-        self._level = min(self._burst, self._level + (now - self._level_at) * rate)
+        level = self._level + (now - self._level_at) * rate
+        self._spilled += max(0.0, level - self._burst)
+        self._level = min(self._burst, level)
         self._level_at = now
         # A hair's breadth short of a whole request counts as one: float sums of refills
         # fall short by a rounding error, and a sleep that short would never end the wait.
@@ -403,24 +409,36 @@ class RateLimiter:
             return
         self._gap(now)  # settle the model at the old rate before emptying it
         measured = self._measure(ticket, refused)
-        start = self._span_from if self._span_from is not None else now
-        steady = self._paced - self._span_paced >= STEADY * (now - start)
-        if ticket.left >= 0.5 and (measured >= BACK_OFF * refused or not steady):
-            # Sent out of a burst the real bucket did not have (Rule 6), at a rate the
-            # gateway kept up with, or after a lull that let the real bucket overflow
-            # (then what passed says nothing of the rate): the burst is smaller, the rate
-            # stands; the model is empty like the real bucket.
-            self._burst = max(1.0, self._burst - max(1.0, ticket.left))
+        if self._spilled >= 0.5:
+            # After a lull the real bucket overflowed (the model's did, and the real one
+            # is no larger and refills no slower): what passed is low. The probe went too
+            # far or the burst is too large (Rule 6).
+            self._shrink_burst(ticket)
+            rate = min(refused, max(measured, self._base_rate))
+            self._set_rate(now, rate, level=0.0, guessed=self._guessed)
+        elif not ticket.paced and self._burst > 1 and measured >= BACK_OFF * refused:
+            # Sent out of a burst the real bucket did not have, at a rate the gateway kept
+            # up with (Rule 6): the burst is smaller, the rate stands; the model is empty
+            # like the real bucket.
+            self._shrink_burst(ticket)
             self._level, self._level_at = 0.0, now
-            self._resume_at, self._resume_level, self._resume_seq = now, 0.0, self._sent
+            self._resume(now, 0.0)
         else:
             self._set_rate(now, measured, level=0.0, guessed=False)
         self._begin_span(ticket)
 
+    def _shrink_burst(self, refused: Ticket) -> None:
+        """Rule 6: the real bucket held less than the model's burst."""
+        self._burst = max(1.0, self._burst - max(1.0, refused.left))
+
+    def _resume(self, now: float, level: float) -> None:
+        """The span after a pause or a refusal starts now, the model holding ``level``."""
+        self._resume_at, self._resume_level, self._resume_seq = now, level, self._sent
+        self._spilled = 0.0
+
     def _begin_span(self, refused: Ticket) -> None:
         """The next measure counts from this refused attempt (Rule 5)."""
         self._span_from, self._span_seq = refused.started, refused.seq
-        self._span_paced = self._paced
         self._refusals = [seq for seq in self._refusals if seq >= refused.seq]
         while self._sends and self._sends[0][0] < refused.seq:
             self._sends.popleft()
@@ -432,17 +450,15 @@ class RateLimiter:
         start = self._span_from if self._span_from is not None else self._resume_at
         if passed < MIN_COUNT or end <= start:
             return max(MIN_RATE, BACK_OFF * refused)
-        whole = passed / (end - start)
-        measured = min(refused, max(whole, self._latest(ticket)))
+        whole = min(refused, passed / (end - start))
         if self._guessed:
             # The first measure also tells the burst the first refusal found: what had
-            # passed before it less what refilled meanwhile at the rate measured (too
-            # little, so the burst is if anything too large); with it the latest
-            # attempts tell the rate better (twice is enough to settle).
-            for _ in range(2):
-                found = self._before_refused - measured * self._discovery
-                self._burst = min(self._burst, max(1.0, found))
-                measured = min(refused, max(whole, self._latest(ticket)))
+            # passed before it, less what refilled meanwhile at the whole span's rate.
+            # That rate is a lower bound, so the burst is if anything too large, and
+            # the latest attempts less it still tell a lower bound.
+            found = self._before_refused - whole * self._discovery
+            self._burst = min(self._burst, max(1.0, found))
+        measured = min(refused, max(whole, self._latest(ticket)))
         return max(MIN_RATE, FLOOR * self._base_rate, measured)
 
     def _latest(self, ticket: Ticket) -> float:
@@ -489,7 +505,7 @@ class RateLimiter:
         self._level, self._level_at = level, now
         self._base_rate, self._base_paced = rate, self._paced
         self._guessed = guessed
-        self._resume_at, self._resume_level, self._resume_seq = now, level, self._sent
+        self._resume(now, level)
 
     def _probe(self, now: float) -> None:
         """Rule 7: let the rate creep up while attempts wait for the pace."""
