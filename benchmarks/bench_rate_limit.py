@@ -382,11 +382,15 @@ def targets(results: Sequence[Result]) -> list[str]:
         )
         boto = by.get((v.name, "botocore"))
         if boto is not None and v.retry_after == 1 and v.rate == 20:
+            # Strict: the client's worst run against botocore's best, as shares.
+            worst = max(res.runs, key=lambda r: r.refused_share)
+            best = min(boto.runs, key=lambda r: r.refused_share)
             check(
-                worst_refused <= min(r.refused_share for r in boto.runs),
+                worst.refused_share <= best.refused_share,
                 f"{v.name}: never more refused than botocore's limiter "
-                f"(client worst {worst_refused:.1%}, botocore best "
-                f"{min(r.refused_share for r in boto.runs):.1%})",
+                f"(client worst {worst.refused_share:.2%}, {worst.refused} of "
+                f"{worst.requests}; botocore best {best.refused_share:.2%}, "
+                f"{best.refused} of {best.requests})",
             )
     return lines
 

@@ -102,7 +102,8 @@ __all__ = ["Outcome", "RateLimiter", "RequestPause", "Ticket"]
 DEFAULT_MAX_CONCURRENCY = 64
 #: The window of attempts in flight before anything is known of the limit (Rule 3).
 SLOW_START = 2
-#: The shortest span the first rate is guessed over when no pause was asked for (Rule 4).
+#: The shortest span the first rate is guessed over when no pause was asked for (Rule 4),
+#: and the shortest stretch of the latest attempts a rate is measured over (Rule 5).
 MIN_SPAN = 1.0
 #: How far the whole span's measure may be under the one after the pause (Rule 5); the
 #: rate after a refusal too short to measure, as a share of the refused rate.
@@ -212,16 +213,13 @@ class RateLimiter:
         self._level_at = 0.0
         # The measure (Rules 4 and 5) counts attempts by when they were sent: `_sent`
         # attempts so far; the span from `_span_from` (when the last counted refusal, or
-        # the first attempt, was sent; attempt `_span_seq`); the span from `_resume_at`
-        # (the end of the pause; attempt `_resume_seq`), less `_resume_level`, what the
-        # model let out at once then. `_refusals`: the attempts refused in the spans.
+        # the first attempt, was sent; attempt `_span_seq`); `_refusals`: the attempts
+        # refused in the span. `_resume_at`: the end of the pause, or the last estimate.
         self._sent = 0
         self._span_from: float | None = None
         self._span_seq = 0
         self._accepted = 0  # successes answered since the span began (the first guess)
         self._resume_at = 0.0
-        self._resume_level = 0.0
-        self._resume_seq = 0
         self._refusals: list[int] = []
         # Once a rate is known: when the latest attempts were sent (attempt, time).
         self._sends: deque[tuple[int, float]] = deque(maxlen=SENDS_KEPT)
@@ -422,7 +420,7 @@ class RateLimiter:
             # like the real bucket.
             self._shrink_burst(ticket)
             self._level, self._level_at = 0.0, now
-            self._resume(now, 0.0)
+            self._resume(now)
         else:
             self._set_rate(now, measured, level=0.0, guessed=False)
         self._begin_span(ticket)
@@ -431,10 +429,9 @@ class RateLimiter:
         """Rule 6: the real bucket held less than the model's burst."""
         self._burst = max(1.0, self._burst - max(1.0, refused.left))
 
-    def _resume(self, now: float, level: float) -> None:
-        """The span after a pause or a refusal starts now, the model holding ``level``."""
-        self._resume_at, self._resume_level, self._resume_seq = now, level, self._sent
-        self._spilled = 0.0
+    def _resume(self, now: float) -> None:
+        """After a pause or a refusal: the model has spilled nothing since."""
+        self._resume_at, self._spilled = now, 0.0
 
     def _begin_span(self, refused: Ticket) -> None:
         """The next measure counts from this refused attempt (Rule 5)."""
@@ -505,7 +502,7 @@ class RateLimiter:
         self._level, self._level_at = level, now
         self._base_rate, self._base_paced = rate, self._paced
         self._guessed = guessed
-        self._resume(now, level)
+        self._resume(now)
 
     def _probe(self, now: float) -> None:
         """Rule 7: let the rate creep up while attempts wait for the pace."""
