@@ -41,7 +41,11 @@ Rule 5 (later refusals: a measure): the bucket is empty when each counted refusa
         settles the burst of Rule 4 with the whole span's rate, before the latest. The
         new rate is never above the rate that was refused, never below ``FLOOR`` times
         the estimate before it; a span with fewer than ``MIN_COUNT`` successes is too
-        short to measure, and the rate becomes ``BACK_OFF`` times the refused one.
+        short to measure, and the rate becomes ``BACK_OFF`` times the refused one, or
+        less if the span caps it: the bucket was empty at both ends, so fewer than one
+        more than what passed refilled in between (a first guess three times too high,
+        from a fractional ``Retry-After``, comes down in two or three refusals, not
+        seven).
 Rule 6 (pacing): attempts draw from a model of the gateway's bucket (the estimated rate
         and burst): the model is emptied by each counted refusal, refills at the rate,
         and lets a burst out at once when it is full, as the real bucket would; then one
@@ -52,7 +56,9 @@ Rule 6 (pacing): attempts draw from a model of the gateway's bucket (the estimat
         faster, as the estimates are lower bounds): what passed is low, and a refusal
         says the probe went too far or the burst is too large. The burst drops by what
         was left behind the attempt (one at least), and the rate goes back to the
-        estimate the probe started from (or the measure, if higher). Without a lull, a
+        estimate the probe started from (or the measure, if higher). Once the burst is
+        down to one, a lull explains nothing more: the estimate was too high (a guess
+        can be), and the measure is the rate. Without a lull, a
         refusal of an attempt the model let out of a burst (it did not wait for the
         pace) says the real bucket is smaller than the model's when the measure agrees
         with the rate (``BACK_OFF``): the burst drops the same way and the rate stays.
@@ -407,7 +413,7 @@ class RateLimiter:
             return
         self._gap(now)  # settle the model at the old rate before emptying it
         measured = self._measure(ticket, refused)
-        if self._spilled >= 0.5:
+        if self._spilled >= 0.5 and self._burst > 1:
             # After a lull the real bucket overflowed (the model's did, and the real one
             # is no larger and refills no slower): what passed is low. The probe went too
             # far or the burst is too large (Rule 6).
@@ -422,7 +428,8 @@ class RateLimiter:
             self._level, self._level_at = 0.0, now
             self._resume(now)
         else:
-            self._set_rate(now, measured, level=0.0, guessed=False)
+            rate = max(MIN_RATE, FLOOR * self._base_rate, min(measured, self._bound(ticket)))
+            self._set_rate(now, rate, level=0.0, guessed=False)
         self._begin_span(ticket)
 
     def _shrink_burst(self, refused: Ticket) -> None:
@@ -457,6 +464,15 @@ class RateLimiter:
             self._burst = min(self._burst, max(1.0, found))
         measured = min(refused, max(whole, self._latest(ticket)))
         return max(MIN_RATE, FLOOR * self._base_rate, measured)
+
+    def _bound(self, ticket: Ticket) -> float:
+        """Rule 5: a span too short to measure still caps the rate: the bucket was empty
+        at both ends, so fewer than one more than what passed refilled in between."""
+        passed = self._passed(self._span_seq, ticket.seq)
+        start = self._span_from
+        if passed >= MIN_COUNT or start is None or ticket.started <= start:
+            return float("inf")
+        return (passed + 1) / (ticket.started - start)
 
     def _latest(self, ticket: Ticket) -> float:
         """Rule 5: the best rate the latest attempts before ``ticket`` tell, over at least

@@ -449,6 +449,51 @@ async def test_a_refusal_out_of_a_burst_after_a_lull_keeps_the_rate() -> None:
     assert lim._burst == pytest.approx(10 - 2, abs=0.01)
 
 
+async def test_a_refusal_after_a_lull_lowers_the_rate_once_the_burst_is_one() -> None:
+    clock = FakeClock()
+    lim = limiter(clock)
+    await burst_then_refusal(clock, lim, accepted=10)  # guess: 9.8/s, burst 10
+    lim.release(await lim.acquire(), Outcome.SUCCESS)
+    rate = lim.rate
+    assert rate is not None
+    lim._burst = 1.0  # as if refusals had shrunk it already
+    clock.now += 5  # a lull
+    lim._window = 64.0  # (the window has its own rule)
+    tickets = await hold(lim, 4)  # paced at the rate: the real one is lower
+    for ticket in tickets[:3]:
+        lim.release(ticket, Outcome.SUCCESS)
+
+    lim.release(tickets[3], Outcome.THROTTLED)
+
+    # No burst left to shrink: the rate is what was wrong, and the lull's low count says
+    # as much as it can (here: down to FLOOR, half the refused rate).
+    assert lim.rate == pytest.approx(0.5 * rate)
+    assert lim._burst == 1.0
+
+
+async def test_a_span_too_short_to_measure_still_caps_the_rate() -> None:
+    clock = FakeClock()
+    lim = limiter(clock)
+    # 40 at once, refused after a short pause (a fractional Retry-After): guessed 40/s.
+    await burst_then_refusal(clock, lim, accepted=40, pause=0.02)
+    lim._window = 64.0  # (the window has its own rule)
+    tickets = await hold(lim, 3)
+    assert lim.rate == 40.0
+    lim._burst = 1.0  # (the burst has its own rules)
+    for ticket in tickets:
+        lim.release(ticket, Outcome.SUCCESS)
+    clock.now += 0.05
+    refused = await lim.acquire()
+
+    lim.release(refused, Outcome.THROTTLED)
+
+    # 3 passed since the first refusal (sent at 100.0), fewer than MIN_COUNT; the bucket
+    # was empty at both refusals, so fewer than 4 refilled in between.
+    bound = 4 / (refused.started - 100.0)
+    assert 20.0 < bound < 0.85 * 40.0
+    assert lim.rate == pytest.approx(bound)
+
+
 async def test_the_latest_attempts_measure_past_a_slow_start_of_the_span() -> None:
     clock = FakeClock()
     lim = limiter(clock)
