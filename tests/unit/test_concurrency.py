@@ -416,12 +416,19 @@ async def test_with_a_rate_only_the_refused_request_waits_its_retry_after() -> N
 # --- Rule 6: a refusal out of a burst lowers the burst, not the rate -----------------------
 
 
+async def guessed_burst_of_ten(clock: FakeClock, lim: RateLimiter) -> float:
+    """10 pass at once, the 11th is refused; after the pause one passes: the guessed rate
+    (9.8/s, a burst of 10)."""
+    await burst_then_refusal(clock, lim, accepted=10)
+    lim.release(await lim.acquire(), Outcome.SUCCESS)
+    assert lim.rate is not None
+    return lim.rate
+
+
 async def test_a_refusal_out_of_a_burst_lowers_the_burst_and_keeps_the_rate() -> None:
     clock = FakeClock()
     lim = limiter(clock)
-    await burst_then_refusal(clock, lim, accepted=10)  # guess: 10/s, burst 10
-    lim.release(await lim.acquire(), Outcome.SUCCESS)  # after the pause, the model is full
-    rate = lim.rate
+    rate = await guessed_burst_of_ten(clock, lim)  # after the pause, the model is full
     ticket = await lim.acquire()  # out at once, with about 8 left behind it
 
     lim.release(ticket, Outcome.THROTTLED)
@@ -433,9 +440,7 @@ async def test_a_refusal_out_of_a_burst_lowers_the_burst_and_keeps_the_rate() ->
 async def test_a_refusal_out_of_a_burst_after_a_lull_keeps_the_rate() -> None:
     clock = FakeClock()
     lim = limiter(clock)
-    await burst_then_refusal(clock, lim, accepted=10)  # guess: 9.8/s, burst 10
-    lim.release(await lim.acquire(), Outcome.SUCCESS)
-    rate = lim.rate
+    rate = await guessed_burst_of_ten(clock, lim)
     clock.now += 5  # a lull: the model's bucket is full again, the real one overflowed
     lim._window = 64.0  # (the window has its own rule)
     tickets = await hold(lim, 8)  # out at once: the real bucket holds only 7
@@ -452,10 +457,7 @@ async def test_a_refusal_out_of_a_burst_after_a_lull_keeps_the_rate() -> None:
 async def test_a_refusal_after_a_lull_lowers_the_rate_once_the_burst_is_one() -> None:
     clock = FakeClock()
     lim = limiter(clock)
-    await burst_then_refusal(clock, lim, accepted=10)  # guess: 9.8/s, burst 10
-    lim.release(await lim.acquire(), Outcome.SUCCESS)
-    rate = lim.rate
-    assert rate is not None
+    rate = await guessed_burst_of_ten(clock, lim)
     lim._burst = 1.0  # as if refusals had shrunk it already
     clock.now += 5  # a lull
     lim._window = 64.0  # (the window has its own rule)
