@@ -44,8 +44,7 @@ Rule 5 (later refusals: a measure): the bucket is empty when each counted refusa
         short to measure, and the rate becomes ``BACK_OFF`` times the refused one, or
         less if the span caps it: the bucket was empty at both ends, so fewer than one
         more than what passed refilled in between (a first guess three times too high,
-        from a fractional ``Retry-After``, comes down in two or three refusals, not
-        seven).
+        from a fractional ``Retry-After``, comes down in four refusals, not seven).
 Rule 6 (pacing): attempts draw from a model of the gateway's bucket (the estimated rate
         and burst): the model is emptied by each counted refusal, refills at the rate,
         and lets a burst out at once when it is full, as the real bucket would; then one
